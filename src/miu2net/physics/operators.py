@@ -1,0 +1,127 @@
+r"""The Kaiser-Squires (1993) operators on a flat grid, for NumPy arrays and torch tensors alike.
+
+Convention (DESIGN.md). Maps are indexed ``[..., y, x]``; the wave vector :math:`\ell = (\ell_1, \ell_2)`
+has :math:`\ell_1` along x (last axis) and :math:`\ell_2` along y (second to last axis). With complex
+shear :math:`\gamma = \gamma_1 + i\gamma_2`,
+
+.. math::
+    \hat\gamma = \hat D \hat\kappa, \qquad
+    \hat D(\ell) = \frac{\ell_1^2 - \ell_2^2 + 2 i \ell_1 \ell_2}{|\ell|^2}, \qquad
+    \hat\kappa_E + i \hat\kappa_B = \hat D^* \hat\gamma .
+
+The operator is a pure phase (:math:`|\hat D| = 1`), independent of the pixel scale. The
+:math:`\ell = 0` mode is unknown (the mass-sheet degeneracy) and set to zero in both directions. This is
+the convention of ``lenspack.image.inversion.ks93`` (same axes, same signs).
+
+Leading axes are batch axes. ``pad=True`` embeds each map in a zero-filled grid twice its size before the
+FFT and crops the result, which removes the periodic wrap-around of the discrete transform (the field is
+then treated as zero outside the map instead of periodic).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _kernel_numpy(ny: int, nx: int) -> np.ndarray:
+    l1 = np.fft.fftfreq(nx)[None, :]
+    l2 = np.fft.fftfreq(ny)[:, None]
+    l_sq = l1**2 + l2**2
+    l_sq[0, 0] = 1.0  # the l = 0 mode is zeroed below
+    kernel = (l1**2 - l2**2 + 2j * l1 * l2) / l_sq
+    kernel[0, 0] = 0.0
+    return kernel
+
+
+def _kernel_torch(ny: int, nx: int, like: Any) -> Any:
+    import torch
+
+    real_dtype = torch.float64 if like.dtype in (torch.float64, torch.complex128) else torch.float32
+    l1 = torch.fft.fftfreq(nx, dtype=real_dtype, device=like.device)[None, :]
+    l2 = torch.fft.fftfreq(ny, dtype=real_dtype, device=like.device)[:, None]
+    l_sq = l1**2 + l2**2
+    l_sq[0, 0] = 1.0
+    kernel = torch.complex(l1**2 - l2**2, 2 * l1 * l2) / l_sq
+    kernel[0, 0] = 0.0
+    return kernel
+
+
+def _apply(field: Any, conjugate: bool, pad: bool) -> Any:
+    """ifft2(D or D* times fft2(field)) over the last two axes of a complex field."""
+    ny, nx = field.shape[-2:]
+    size = (2 * ny, 2 * nx) if pad else (ny, nx)
+    if _is_torch(field):
+        import torch
+
+        spectrum = torch.fft.fft2(field, s=size)
+        kernel = _kernel_torch(*size, spectrum)
+        out = torch.fft.ifft2(spectrum * (kernel.conj() if conjugate else kernel))
+    else:
+        spectrum = np.fft.fft2(field, s=size)
+        kernel = _kernel_numpy(*size)
+        out = np.fft.ifft2(spectrum * (kernel.conj() if conjugate else kernel))
+    return out[..., :ny, :nx]
+
+
+def ks93_forward(kappa: Any, *, pad: bool = False) -> tuple[Any, Any]:
+    r"""Shear of a convergence map: :math:`\hat\gamma = \hat D \hat\kappa` (Kaiser & Squires 1993).
+
+    Args:
+        kappa: convergence map(s), shape ``[..., ny, nx]`` (NumPy array or torch tensor).
+        pad: zero-pad to twice the size (no periodic wrap-around) instead of a periodic transform.
+
+    Returns:
+        ``(gamma1, gamma2)``, same shape and array type as ``kappa``. The mean of kappa (the
+        :math:`\ell = 0` mode) produces no shear.
+    """
+    if _is_torch(kappa):
+        gamma = _apply(kappa.to(_complex_dtype_torch(kappa)), conjugate=False, pad=pad)
+        return gamma.real, gamma.imag
+    gamma = _apply(np.asarray(kappa, dtype=np.complex128), conjugate=False, pad=pad)
+    return gamma.real, gamma.imag
+
+
+def ks93_inverse(gamma1: Any, gamma2: Any, *, pad: bool = False) -> tuple[Any, Any]:
+    r"""Kaiser-Squires inversion: :math:`\hat\kappa_E + i\hat\kappa_B = \hat D^* \hat\gamma`.
+
+    Args:
+        gamma1, gamma2: shear components, shape ``[..., ny, nx]`` (NumPy or torch, both alike).
+            Masked pixels should hold 0.
+        pad: zero-pad to twice the size before the FFT (no periodic wrap-around).
+
+    Returns:
+        ``(kappa_E, kappa_B)``: the E mode (the convergence, with zero mean, as the
+        :math:`\ell = 0` mode is set to 0) and the B mode (zero for shear made by any real kappa).
+    """
+    if _is_torch(gamma1):
+        import torch
+
+        gamma = torch.complex(gamma1, gamma2)
+        kappa = _apply(gamma, conjugate=True, pad=pad)
+        return kappa.real, kappa.imag
+    gamma = np.asarray(gamma1, dtype=np.float64) + 1j * np.asarray(gamma2, dtype=np.float64)
+    kappa = _apply(gamma, conjugate=True, pad=pad)
+    return kappa.real, kappa.imag
+
+
+def _complex_dtype_torch(x: Any) -> Any:
+    import torch
+
+    return torch.complex128 if x.dtype == torch.float64 else torch.complex64
+
+
+def rotate_shear(gamma1: Any, gamma2: Any, angle_rad: float) -> tuple[Any, Any]:
+    r"""Rotate the shear's polarisation by ``angle_rad``: :math:`\gamma \to \gamma e^{2 i \phi}`.
+
+    The shear is a spin-2 field, so its components turn by twice the angle. A rotation of
+    :math:`\phi = \pi/4` turns an E-mode field into a pure B-mode field (:math:`\kappa_E + i\kappa_B`
+    is multiplied by :math:`i`).
+    """
+    c, s = np.cos(2 * angle_rad), np.sin(2 * angle_rad)
+    return c * gamma1 - s * gamma2, s * gamma1 + c * gamma2

@@ -1,0 +1,1 @@
+"""Simulated truth: convergence fields, halo populations, particle projection, datasets."""

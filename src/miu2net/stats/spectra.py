@@ -1,0 +1,122 @@
+r"""Angular power and cross spectra of flat maps, with explicit binning in :math:`\ell`.
+
+Normalisation. For a map of :math:`N_y \times N_x` pixels of side :math:`\Delta` (radians), area
+:math:`A = N_x N_y \Delta^2`, the Fourier transform is :math:`\hat\kappa(\ell) = \Delta^2 \sum \kappa\,
+e^{-i \ell\cdot\theta}` and the estimator is :math:`\hat C_\ell = \langle \mathrm{Re}\,\hat a(\ell)
+\hat b^*(\ell)\rangle / A`, averaged over the modes of a bin. For a Gaussian field with power spectrum
+:math:`C_\ell` this is unbiased: its mean over realisations is the mode average of :math:`C_\ell` over the
+bin (tested in ``tests/test_spectra.py``). :math:`\ell` is in inverse radians, :math:`|\ell| = 2\pi |k|`
+with :math:`k` the FFT frequency in cycles per radian; the :math:`\ell = 0` mode is never used. No
+correction is made for masks or apodisation: pass unmasked maps (or compare like with like).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ARCMIN_TO_RAD = np.pi / (180.0 * 60.0)
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """A binned spectrum.
+
+    Attributes:
+        ell: mean :math:`|\\ell|` of the modes in each bin (inverse radians).
+        cl: binned :math:`C_\\ell` (dimensionless per steradian for a dimensionless map).
+        n_modes: number of Fourier modes (grid points, both half-planes) in each bin.
+        ell_edges: the bin edges, length ``len(ell) + 1``; bins are ``[lo, hi)``.
+    """
+
+    ell: np.ndarray
+    cl: np.ndarray
+    n_modes: np.ndarray
+    ell_edges: np.ndarray
+
+
+def ell_grid(shape: tuple[int, int], pixel_arcmin: float) -> np.ndarray:
+    """:math:`|\\ell|` (inverse radians) of every FFT mode of a map of ``shape`` and pixel side ``pixel_arcmin``."""
+    d = pixel_arcmin * ARCMIN_TO_RAD
+    ly = 2 * np.pi * np.fft.fftfreq(shape[0], d=d)
+    lx = 2 * np.pi * np.fft.fftfreq(shape[1], d=d)
+    return np.hypot(ly[:, None], lx[None, :])
+
+
+def default_ell_edges(shape: tuple[int, int], pixel_arcmin: float, *, n_bins: int = 20) -> np.ndarray:
+    """Logarithmic bins from the fundamental mode :math:`2\\pi/L` to the Nyquist mode :math:`\\pi/\\Delta`."""
+    d = pixel_arcmin * ARCMIN_TO_RAD
+    ell_min = 2 * np.pi / (max(shape) * d)
+    ell_max = np.pi / d
+    return np.geomspace(ell_min, ell_max, n_bins + 1)
+
+
+def cross_spectrum(
+    map_a: np.ndarray,
+    map_b: np.ndarray | None,
+    pixel_arcmin: float,
+    *,
+    ell_edges: np.ndarray | None = None,
+    n_bins: int = 20,
+) -> Spectrum:
+    """Binned cross spectrum of two maps of the same shape (their auto spectrum when ``map_b`` is None).
+
+    Maps may carry leading batch axes ``[..., ny, nx]``; the spectrum is then averaged over them.
+    """
+    a = np.asarray(map_a, dtype=np.float64)
+    b = a if map_b is None else np.asarray(map_b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"maps differ in shape: {a.shape} vs {b.shape}")
+    shape = a.shape[-2:]
+    edges = default_ell_edges(shape, pixel_arcmin, n_bins=n_bins) if ell_edges is None else np.asarray(ell_edges)
+    d = pixel_arcmin * ARCMIN_TO_RAD
+    area = shape[0] * shape[1] * d**2
+    fa = np.fft.fft2(a) * d**2
+    fb = fa if map_b is None else np.fft.fft2(b) * d**2
+    power = (fa * np.conj(fb)).real / area
+    power = power.reshape(-1, *shape).mean(axis=0)
+    ell = ell_grid(shape, pixel_arcmin)
+    which = np.digitize(ell.ravel(), edges) - 1
+    valid = (which >= 0) & (which < len(edges) - 1) & (ell.ravel() > 0)
+    n_bins_out = len(edges) - 1
+    n_modes = np.bincount(which[valid], minlength=n_bins_out)[:n_bins_out]
+    sum_ell = np.bincount(which[valid], weights=ell.ravel()[valid], minlength=n_bins_out)[:n_bins_out]
+    sum_cl = np.bincount(which[valid], weights=power.ravel()[valid], minlength=n_bins_out)[:n_bins_out]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return Spectrum(ell=sum_ell / n_modes, cl=sum_cl / n_modes, n_modes=n_modes, ell_edges=edges)
+
+
+def power_spectrum(
+    kappa: np.ndarray, pixel_arcmin: float, *, ell_edges: np.ndarray | None = None, n_bins: int = 20
+) -> Spectrum:
+    """Binned auto power spectrum :math:`C_\\ell` of a map (see the module docstring for the normalisation)."""
+    return cross_spectrum(kappa, None, pixel_arcmin, ell_edges=ell_edges, n_bins=n_bins)
+
+
+def binned_model(
+    cl_of_ell, shape: tuple[int, int], pixel_arcmin: float, ell_edges: np.ndarray
+) -> np.ndarray:
+    """The expectation of the estimator for a field of power ``cl_of_ell(ell)``: its mean over each bin's modes."""
+    ell = ell_grid(shape, pixel_arcmin).ravel()
+    which = np.digitize(ell, ell_edges) - 1
+    n = len(ell_edges) - 1
+    valid = (which >= 0) & (which < n) & (ell > 0)
+    counts = np.bincount(which[valid], minlength=n)[:n]
+    sums = np.bincount(which[valid], weights=cl_of_ell(ell[valid]), minlength=n)[:n]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts
+
+
+def correlation_coefficient(
+    map_a: np.ndarray, map_b: np.ndarray, pixel_arcmin: float, *, ell_edges: np.ndarray | None = None, n_bins: int = 20
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-correlation coefficient :math:`r(\\ell) = C^{ab}_\\ell / \\sqrt{C^{aa}_\\ell C^{bb}_\\ell}` per bin.
+
+    Returns ``(ell, r)``. r = 1 for identical maps (up to a positive factor), 0 for independent ones.
+    """
+    cab = cross_spectrum(map_a, map_b, pixel_arcmin, ell_edges=ell_edges, n_bins=n_bins)
+    caa = cross_spectrum(map_a, None, pixel_arcmin, ell_edges=cab.ell_edges)
+    cbb = cross_spectrum(map_b, None, pixel_arcmin, ell_edges=cab.ell_edges)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cab.ell, cab.cl / np.sqrt(caa.cl * cbb.cl)
