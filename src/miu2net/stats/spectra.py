@@ -45,11 +45,21 @@ def ell_grid(shape: tuple[int, int], pixel_arcmin: float) -> np.ndarray:
 
 
 def default_ell_edges(shape: tuple[int, int], pixel_arcmin: float, *, n_bins: int = 20) -> np.ndarray:
-    """Logarithmic bins from the fundamental mode :math:`2\\pi/L` to the Nyquist mode :math:`\\pi/\\Delta`."""
+    """Logarithmic bins from the fundamental mode :math:`2\\pi/L` to the Nyquist mode :math:`\\pi/\\Delta`.
+
+    Bins narrower than the fundamental mode (which would hold no mode) are merged with the next, so
+    fewer than ``n_bins`` bins may come back on small maps.
+    """
     d = pixel_arcmin * ARCMIN_TO_RAD
-    ell_min = 2 * np.pi / (max(shape) * d)
+    ell_fund = 2 * np.pi / (max(shape) * d)
     ell_max = np.pi / d
-    return np.geomspace(ell_min, ell_max, n_bins + 1)
+    edges = [ell_fund]
+    for edge in np.geomspace(ell_fund, ell_max, n_bins + 1)[1:]:
+        if edge - edges[-1] >= ell_fund or edge == ell_max:
+            edges.append(edge)
+    if len(edges) > 2 and edges[-1] - edges[-2] < ell_fund:
+        del edges[-2]
+    return np.array(edges)
 
 
 def cross_spectrum(

@@ -1,0 +1,279 @@
+"""Files in and out, by the contracts of DESIGN.md.
+
+Gridded shear in: FITS with image HDUs ``G1``, ``G2``, optional ``MASK`` (1 observed, 0 masked) and
+``NOISE`` (per-pixel std of each component), and either a celestial WCS (on ``G1`` or the primary
+header) or the keyword ``PIXSCALE`` (arcmin). NumPy ``.npz`` with the same names (and a scalar
+``PIXSCALE``) reads too. ``G1``/``G2`` are taken on the map's own axes: ``G1 > 0`` is a stretch along the
+array's x axis (axis 1). NaN is accepted only in masked pixels.
+
+Convergence out: FITS with image HDUs ``KAPPA_E``, ``KAPPA_B`` and, where computed, ``SIGMA``,
+``SIGMA_NOISE`` and ``SNR``, each with the celestial WCS; provenance (METHOD, MODEL, OPTIONS, VERSION,
+PIXSCALE, CHI2DOF, DATAOK) in the primary header and repeated in ``KAPPA_E``'s. Files are written to a
+temporary name and renamed, so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+
+from miu2net import __version__
+from miu2net.errors import InputError
+from miu2net.maps import KappaMap, ShearMap
+
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
+
+
+def _is_fits(path: Path) -> bool:
+    return str(path).lower().endswith(FITS_SUFFIXES)
+
+
+def _celestial_wcs(header: fits.Header) -> WCS | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        try:
+            wcs = WCS(header, naxis=2)
+        except Exception as exc:  # astropy raises several types for broken WCS keywords
+            raise InputError(f"the WCS in the header cannot be read: {exc}") from None
+    return wcs if wcs.has_celestial else None
+
+
+def pixel_arcmin_of_wcs(wcs: WCS) -> float:
+    """Pixel side in arcmin of a celestial WCS; refuses non-square or sheared pixels."""
+    scales = wcs.celestial.proj_plane_pixel_scales()
+    sx, sy = (float(s.to_value("arcmin")) for s in scales)
+    if not np.isclose(sx, sy, rtol=1e-6):
+        raise InputError(f"pixels are not square: {sx:.6g} x {sy:.6g} arcmin; resample to square pixels")
+    matrix = wcs.celestial.pixel_scale_matrix
+    if abs(matrix[0, 1]) > 1e-9 * abs(matrix).max() or abs(matrix[1, 0]) > 1e-9 * abs(matrix).max():
+        raise InputError("the WCS is rotated relative to the pixel grid; give a north-up grid")
+    return sx
+
+
+def _pixel_scale(pixscale: Any, wcs: WCS | None, source: str) -> float:
+    from_wcs = pixel_arcmin_of_wcs(wcs) if wcs is not None else None
+    from_key = None
+    if pixscale is not None:
+        try:
+            from_key = float(pixscale)
+        except (TypeError, ValueError):
+            raise InputError(f"{source}: PIXSCALE must be a number of arcmin; got {pixscale!r}") from None
+    if from_wcs is None and from_key is None:
+        raise InputError(
+            f"{source}: no pixel scale: give a celestial WCS or the keyword PIXSCALE (arcmin per pixel)"
+        )
+    if from_wcs is not None and from_key is not None and not np.isclose(from_wcs, from_key, rtol=1e-4):
+        raise InputError(f"{source}: PIXSCALE = {from_key} arcmin disagrees with the WCS ({from_wcs:.6g} arcmin)")
+    return from_wcs if from_wcs is not None else from_key
+
+
+def _check_square(g1: np.ndarray, source: str) -> None:
+    if g1.ndim == 2 and g1.shape[0] != g1.shape[1]:
+        raise InputError(f"{source}: maps must be square (ny == nx); got {g1.shape[0]} x {g1.shape[1]}")
+
+
+def _read_fits_shear(path: Path) -> ShearMap:
+    try:
+        hdul = fits.open(path, memmap=False)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable FITS file ({exc})") from None
+    with hdul:
+        names = {hdu.name.upper(): hdu for hdu in hdul}
+        missing = [n for n in ("G1", "G2") if n not in names]
+        if missing:
+            found = ", ".join(h.name for h in hdul) or "none"
+            raise InputError(f"{path}: missing image HDU(s) {', '.join(missing)}; found HDUs: {found}")
+        maps = {}
+        for n in ("G1", "G2", "MASK", "NOISE"):
+            if n in names:
+                if names[n].data is None:
+                    raise InputError(f"{path}: HDU {n} holds no data")
+                maps[n] = np.asarray(names[n].data, dtype=np.float64)
+        header_g1, primary = names["G1"].header, hdul[0].header
+        wcs = _celestial_wcs(header_g1) or _celestial_wcs(primary)
+        pixscale = header_g1.get("PIXSCALE", primary.get("PIXSCALE"))
+    return _build_shear(maps, pixscale, wcs, str(path))
+
+
+def _read_npz_shear(path: Path) -> ShearMap:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            maps = {k.upper(): np.asarray(data[k]) for k in data.files}
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable .npz file ({exc})") from None
+    missing = [n for n in ("G1", "G2") if n not in maps]
+    if missing:
+        raise InputError(f"{path}: missing array(s) {', '.join(missing)}; found: {', '.join(maps) or 'none'}")
+    pixscale = maps.pop("PIXSCALE", None)
+    if pixscale is not None:
+        pixscale = pixscale.item() if np.size(pixscale) == 1 else pixscale
+    return _build_shear(maps, pixscale, None, str(path))
+
+
+def _build_shear(maps: dict, pixscale: Any, wcs: WCS | None, source: str) -> ShearMap:
+    g1 = maps["G1"]
+    if g1.ndim != 2:
+        raise InputError(f"{source}: G1 must be a 2-D map; got shape {g1.shape}")
+    _check_square(g1, source)
+    pixel = _pixel_scale(pixscale, wcs, source)
+    mask = maps.get("MASK")
+    if mask is not None:
+        mask = np.where(np.isfinite(mask), mask, 0.0)
+        mask = (mask > 0).astype(np.float64)
+    try:
+        return ShearMap(
+            g1=g1, g2=maps["G2"], mask=mask, noise=maps.get("NOISE"), pixel_arcmin=pixel, wcs=wcs,
+            meta={"input": source},
+        )
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
+
+
+def read_shear_map(path: str | Path) -> ShearMap:
+    """Read gridded shear from a FITS or ``.npz`` file (see the module docstring for the contract)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.suffix.lower() == ".npz":
+        return _read_npz_shear(path)
+    if _is_fits(path):
+        return _read_fits_shear(path)
+    raise InputError(f"{path}: unknown file type; expected FITS (.fits) or NumPy (.npz) gridded shear")
+
+
+def default_wcs(shape: tuple[int, int], pixel_arcmin: float, center_deg: tuple[float, float] = (0.0, 0.0)) -> WCS:
+    """A north-up gnomonic (TAN) WCS centred on ``center_deg`` (RA, Dec), RA increasing to the left."""
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = list(center_deg)
+    wcs.wcs.crpix = [shape[1] / 2 + 0.5, shape[0] / 2 + 0.5]
+    wcs.wcs.cdelt = [-pixel_arcmin / 60.0, pixel_arcmin / 60.0]
+    wcs.wcs.cunit = ["deg", "deg"]
+    return wcs
+
+
+def _write_atomic(hdul: fits.HDUList, path: Path) -> Path:
+    """Write to a temporary file beside ``path`` and rename it: readers never see half a file."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(f"{path}: output folder {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        hdul.writeto(tmp, overwrite=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def provenance_cards(kappa: KappaMap) -> list[tuple[str, Any, str]]:
+    """Header cards (keyword, value, comment) describing how a map was made."""
+    meta = kappa.meta
+    cards = [
+        ("METHOD", meta.get("method", "unknown"), "reconstruction method"),
+        ("MODEL", meta.get("model", "none"), "trained model used, if any"),
+        ("OPTIONS", json.dumps(meta.get("options", {}), sort_keys=True), ""),
+        ("VERSION", __version__, "miu2net version"),
+        ("PIXSCALE", float(kappa.pixel_arcmin), "pixel side [arcmin]"),
+    ]
+    if meta.get("chi2dof") is not None:
+        cards.append(("CHI2DOF", float(meta["chi2dof"]), "reduced chi2 of data vs forward-modelled shear"))
+    if meta.get("dataok") is not None:
+        cards.append(("DATAOK", bool(meta["dataok"]), "chi2 within the range the model was calibrated on"))
+    if meta.get("input"):
+        cards.append(("INPUT", str(meta["input"])[-68:], "input file"))
+    if meta.get("wcs_note"):
+        cards.append(("WCSNOTE", meta["wcs_note"], ""))
+    return cards
+
+
+def write_kappa_map(kappa: KappaMap, path: str | Path) -> Path:
+    """Write a KappaMap to FITS (contract in the module docstring), atomically; returns the path."""
+    path = Path(path)
+    meta = dict(kappa.meta)
+    wcs = kappa.wcs
+    if wcs is None:
+        wcs = default_wcs(kappa.shape, kappa.pixel_arcmin)
+        meta["wcs_note"] = "input had no WCS: field centre set to RA=0 Dec=0"
+    cards = provenance_cards(KappaMap(kappa.kappa_e, kappa.kappa_b, kappa.pixel_arcmin, meta=meta))
+    primary = fits.PrimaryHDU()
+    for key, value, comment in cards:
+        primary.header[key] = (value, comment)
+    wcs_header = wcs.celestial.to_header()
+    hdus = [primary]
+    planes = [("KAPPA_E", kappa.kappa_e), ("KAPPA_B", kappa.kappa_b), ("SIGMA", kappa.sigma),
+              ("SIGMA_NOISE", kappa.sigma_noise), ("SNR", kappa.snr)]
+    for name, data in planes:
+        if data is None:
+            continue
+        hdu = fits.ImageHDU(np.asarray(data, dtype=np.float32), name=name)
+        hdu.header.update(wcs_header)
+        if name == "KAPPA_E":
+            for key, value, comment in cards:
+                hdu.header[key] = (value, comment)
+        hdus.append(hdu)
+    return _write_atomic(fits.HDUList(hdus), path)
+
+
+def read_kappa_map(path: str | Path) -> KappaMap:
+    """Read a convergence FITS written by :func:`write_kappa_map` (or any file with KAPPA_E)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    with fits.open(path, memmap=False) as hdul:
+        names = {hdu.name.upper(): hdu for hdu in hdul}
+        if "KAPPA_E" not in names:
+            raise InputError(f"{path}: no KAPPA_E HDU; found {', '.join(h.name for h in hdul)}")
+        head = names["KAPPA_E"].header
+        wcs = _celestial_wcs(head)
+        pixel = _pixel_scale(head.get("PIXSCALE"), wcs, str(path))
+
+        def plane(name):
+            return np.asarray(names[name].data, dtype=np.float64) if name in names else None
+
+        kappa_e = plane("KAPPA_E")
+        kappa_b = plane("KAPPA_B")
+        meta = {"method": head.get("METHOD"), "model": head.get("MODEL"), "version": head.get("VERSION")}
+        if "OPTIONS" in head:
+            meta["options"] = json.loads(head["OPTIONS"])
+        if "CHI2DOF" in head:
+            meta["chi2dof"] = head["CHI2DOF"]
+        if "DATAOK" in head:
+            meta["dataok"] = head["DATAOK"]
+        return KappaMap(
+            kappa_e=kappa_e,
+            kappa_b=kappa_b if kappa_b is not None else np.zeros_like(kappa_e),
+            pixel_arcmin=pixel,
+            sigma=plane("SIGMA"),
+            sigma_noise=plane("SIGMA_NOISE"),
+            wcs=wcs,
+            meta=meta,
+        )
+
+
+def write_shear_map(shear: ShearMap, path: str | Path) -> Path:
+    """Write gridded shear to FITS by the input contract (G1, G2, MASK, NOISE, WCS or PIXSCALE), atomically."""
+    path = Path(path)
+    primary = fits.PrimaryHDU()
+    primary.header["PIXSCALE"] = (float(shear.pixel_arcmin), "pixel side [arcmin]")
+    wcs_header = shear.wcs.celestial.to_header() if shear.wcs is not None else fits.Header()
+    hdus = [primary]
+    noise = None if shear.noise is None else np.where(np.isfinite(shear.noise), shear.noise, 0.0)
+    for name, data in (("G1", shear.g1), ("G2", shear.g2), ("MASK", shear.mask), ("NOISE", noise)):
+        if data is None:
+            continue
+        hdu = fits.ImageHDU(np.asarray(data, dtype=np.float32), name=name)
+        hdu.header.update(wcs_header)
+        hdu.header["PIXSCALE"] = (float(shear.pixel_arcmin), "pixel side [arcmin]")
+        hdus.append(hdu)
+    return _write_atomic(fits.HDUList(hdus), path)

@@ -1,0 +1,147 @@
+"""File contracts (DESIGN.md) and the CLI's handling of good and bad input."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from typer.testing import CliRunner
+
+from miu2net import __version__
+from miu2net.cli import app
+from miu2net.errors import InputError
+from miu2net.io import default_wcs, read_kappa_map, read_shear_map, write_kappa_map, write_shear_map
+from miu2net.maps import KappaMap, ShearMap
+from miu2net.physics.operators import ks93_forward
+
+runner = CliRunner()
+
+
+def _shear_hdus(g1, g2, *, mask=None, noise=None, pixscale=0.5, wcs=None):
+    hdus = [fits.PrimaryHDU()]
+    if pixscale is not None:
+        hdus[0].header["PIXSCALE"] = pixscale
+    for name, data in (("G1", g1), ("G2", g2), ("MASK", mask), ("NOISE", noise)):
+        if data is not None:
+            hdu = fits.ImageHDU(data, name=name)
+            if wcs is not None:
+                hdu.header.update(wcs.to_header())
+            hdus.append(hdu)
+    return fits.HDUList(hdus)
+
+
+@pytest.fixture
+def shear_file(tmp_path, rng):
+    kappa = rng.standard_normal((64, 64)) * 0.02
+    g1, g2 = ks93_forward(kappa)
+    mask = np.ones((64, 64))
+    mask[10:20, 10:20] = 0
+    noise = np.full((64, 64), 0.1)
+    path = tmp_path / "shear.fits"
+    _shear_hdus(g1 * mask, g2 * mask, mask=mask, noise=noise).writeto(path)
+    return path
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_reconstruct_writes_contract(tmp_path, shear_file):
+    out, png = tmp_path / "kappa.fits", tmp_path / "kappa.png"
+    result = runner.invoke(app, ["reconstruct", str(shear_file), "--method", "ks", "-o", str(out),
+                                 "--png", str(png), "--smooth", "1.0"])
+    assert result.exit_code == 0, result.output
+    assert png.stat().st_size > 1000
+    with fits.open(out) as hdul:
+        assert {"KAPPA_E", "KAPPA_B"} <= {h.name for h in hdul}
+        head = hdul["KAPPA_E"].header
+        assert head["METHOD"] == "ks" and head["VERSION"] == __version__
+        assert head["PIXSCALE"] == 0.5 and "CHI2DOF" in head and head["CHI2DOF"] > 0
+        assert '"smooth_arcmin": 1.0' in head["OPTIONS"]
+        assert head["CTYPE1"].startswith("RA---") and head["CTYPE2"].startswith("DEC--")
+
+
+def test_kappa_fits_round_trip_keeps_wcs(tmp_path, rng):
+    wcs = default_wcs((32, 32), 0.82, center_deg=(150.1, 2.2))
+    kappa = KappaMap(rng.standard_normal((32, 32)), rng.standard_normal((32, 32)), 0.82,
+                     sigma_noise=np.full((32, 32), 0.5), wcs=wcs, meta={"method": "ks", "options": {"a": 1}})
+    path = write_kappa_map(kappa, tmp_path / "k.fits")
+    back = read_kappa_map(path)
+    np.testing.assert_allclose(back.kappa_e, kappa.kappa_e, rtol=1e-6)
+    np.testing.assert_allclose(back.snr, kappa.kappa_e / 0.5, rtol=1e-6)
+    np.testing.assert_allclose(back.wcs.wcs.crval, [150.1, 2.2])
+    np.testing.assert_allclose(back.wcs.pixel_to_world_values(3, 7), wcs.pixel_to_world_values(3, 7), atol=1e-10)
+    assert back.pixel_arcmin == pytest.approx(0.82) and back.meta["options"] == {"a": 1}
+
+
+def test_shear_fits_round_trip_with_wcs(tmp_path, rng):
+    wcs = default_wcs((16, 16), 1.0, center_deg=(10.0, -30.0))
+    shear = ShearMap(g1=rng.normal(size=(16, 16)), g2=rng.normal(size=(16, 16)), pixel_arcmin=1.0, wcs=wcs)
+    back = read_shear_map(write_shear_map(shear, tmp_path / "s.fits"))
+    np.testing.assert_allclose(back.g1, shear.g1, rtol=1e-6)
+    assert back.pixel_arcmin == pytest.approx(1.0) and back.wcs.wcs.crval[1] == -30.0
+
+
+def test_npz_input(tmp_path, rng):
+    path = tmp_path / "s.npz"
+    np.savez(path, G1=rng.normal(size=(8, 8)), G2=rng.normal(size=(8, 8)), PIXSCALE=2.0)
+    assert read_shear_map(path).pixel_arcmin == 2.0
+
+
+def test_nan_allowed_only_under_mask(tmp_path):
+    g = np.zeros((8, 8))
+    g[0, 0] = np.nan
+    mask = np.ones((8, 8))
+    mask[0, 0] = 0
+    _shear_hdus(g, np.zeros((8, 8)), mask=mask).writeto(tmp_path / "ok.fits")
+    assert read_shear_map(tmp_path / "ok.fits").g1[0, 0] == 0.0
+
+
+BAD_INPUTS = {
+    "missing G2": (lambda: _shear_hdus(np.zeros((8, 8)), None), "G2"),
+    "NaN": (lambda: _shear_hdus(np.full((8, 8), np.nan), np.zeros((8, 8))), "NaN"),
+    "non-square": (lambda: _shear_hdus(np.zeros((8, 6)), np.zeros((8, 6))), "square"),
+    "mismatched": (lambda: _shear_hdus(np.zeros((8, 8)), np.zeros((6, 6))), "shape"),
+    "no pixel scale": (lambda: _shear_hdus(np.zeros((8, 8)), np.zeros((8, 8)), pixscale=None), "pixel scale"),
+    "mask all zero": (lambda: _shear_hdus(np.zeros((8, 8)), np.zeros((8, 8)), mask=np.zeros((8, 8))), "masked"),
+    "bad noise": (lambda: _shear_hdus(np.zeros((8, 8)), np.zeros((8, 8)), noise=np.zeros((8, 8))), "NOISE"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gives_one_clear_line(tmp_path, case):
+    make, expected = BAD_INPUTS[case]
+    path = tmp_path / "bad.fits"
+    make().writeto(path)
+    out = tmp_path / "kappa.fits"
+    result = runner.invoke(app, ["reconstruct", str(path), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert expected in result.output and "error:" in result.output
+    assert not out.exists(), "a failed run left an output file"
+    assert not list(tmp_path.glob(".kappa*")), "a failed run left a temporary file"
+    with pytest.raises(InputError):
+        read_shear_map(path)
+
+
+def test_unreadable_and_missing_files(tmp_path):
+    junk = tmp_path / "junk.fits"
+    junk.write_bytes(b"not a fits file at all")
+    for path in (junk, tmp_path / "absent.fits", tmp_path / "table.txt"):
+        result = runner.invoke(app, ["reconstruct", str(path), "-o", str(tmp_path / "k.fits")])
+        assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output
+
+
+def test_non_square_wcs_pixels_refused(tmp_path):
+    wcs = default_wcs((8, 8), 1.0)
+    wcs.wcs.cdelt = [-1 / 60, 2 / 60]
+    _shear_hdus(np.zeros((8, 8)), np.zeros((8, 8)), pixscale=None, wcs=wcs).writeto(tmp_path / "s.fits")
+    with pytest.raises(InputError, match="not square"):
+        read_shear_map(tmp_path / "s.fits")
+
+
+def test_unknown_method_and_option(shear_file, tmp_path):
+    result = runner.invoke(app, ["reconstruct", str(shear_file), "-o", str(tmp_path / "k.fits"), "--method", "nope"])
+    assert result.exit_code == 2 and "unknown method" in result.output
+    result = runner.invoke(app, ["reconstruct", str(shear_file), "-o", str(tmp_path / "k.fits"),
+                                 "--option", "bogus=1"])
+    assert result.exit_code == 2 and "bogus" in result.output
