@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -75,12 +74,24 @@ def parse_options(pairs: list[str]) -> dict:
     return options
 
 
+def _parse_center(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        ra, dec = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--center expects RA,DEC in degrees (e.g. 150.1,2.2); got {text!r}") from None
+    return ra, dec
+
+
 @app.command()
 @user_errors
 def reconstruct(
-    shear_file: Annotated[Path, typer.Argument(help="Gridded shear: FITS (G1, G2, [MASK], [NOISE]) or .npz.")],
+    shear_file: Annotated[Path, typer.Argument(
+        help="Gridded shear (FITS with G1, G2, [MASK], [NOISE]; or .npz) or a galaxy catalogue "
+             "(FITS table, CSV, Parquet with ra, dec, e1, e2, [weight, m, c1, c2]).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output convergence FITS.")],
-    method: Annotated[str, typer.Option(help="Reconstruction method (ks, ...).")] = "ks",
+    method: Annotated[str, typer.Option(help="Reconstruction method: ks, wiener, ksplus, sparse, mcalens, ...")] = "ks",
     png: Annotated[Optional[Path], typer.Option(help="Also write a PNG figure here.")] = None,
     smooth: Annotated[
         Optional[float], typer.Option(help="Gaussian smoothing, standard deviation in arcmin (ks only).")
@@ -88,21 +99,59 @@ def reconstruct(
     option: Annotated[
         Optional[list[str]], typer.Option("--option", help="Method option KEY=VALUE (repeatable).")
     ] = None,
+    pixel_arcmin: Annotated[Optional[float], typer.Option(help="Catalogue: pixel side in arcmin [0.82].")] = None,
+    center: Annotated[Optional[str], typer.Option(help="Catalogue: map centre RA,DEC in degrees [footprint centre].")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Catalogue: map side in pixels [fit the footprint].")] = None,
+    noise_realisations: Annotated[int, typer.Option(
+        help="Randomly rotated noise realisations for SIGMA_NOISE and SNR (0: none).")] = 0,
+    ra_col: Annotated[Optional[str], typer.Option(help="Catalogue column of RA [ra].")] = None,
+    dec_col: Annotated[Optional[str], typer.Option(help="Catalogue column of Dec [dec].")] = None,
+    e1_col: Annotated[Optional[str], typer.Option(help="Catalogue column of e1 [e1].")] = None,
+    e2_col: Annotated[Optional[str], typer.Option(help="Catalogue column of e2 [e2].")] = None,
+    weight_col: Annotated[Optional[str], typer.Option(help="Catalogue column of weights [weight, if present].")] = None,
+    m_col: Annotated[Optional[str], typer.Option(help="Multiplicative bias column [m, if present].")] = None,
+    c1_col: Annotated[Optional[str], typer.Option(help="Additive bias column for e1 [c1, if present].")] = None,
+    c2_col: Annotated[Optional[str], typer.Option(help="Additive bias column for e2 [c2, if present].")] = None,
+    flip_e1: Annotated[bool, typer.Option(help="Negate e1 on reading (survey sign convention).")] = False,
+    flip_e2: Annotated[bool, typer.Option(help="Negate e2 on reading (survey sign convention).")] = False,
+    cut: Annotated[Optional[list[str]], typer.Option(help="Catalogue cut 'COLUMN OP NUMBER' (repeatable).")] = None,
+    shape_noise_sigma: Annotated[Optional[float], typer.Option(
+        help="Total intrinsic ellipticity rms for the noise map [measured from the catalogue].")] = None,
+    tile: Annotated[Optional[int], typer.Option(help="Wide fields: reconstruct in tiles of this many pixels.")] = None,
+    tile_overlap: Annotated[int, typer.Option(help="Overlap of neighbouring tiles, pixels.")] = 32,
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address for the tiles.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the noise realisations.")] = 0,
 ) -> None:
-    """Reconstruct a convergence map from gridded shear and write it as FITS (and PNG)."""
-    from miu2net.io import read_shear_map, write_kappa_map
-    from miu2net.methods import reconstruct as run_method
+    """Reconstruct a convergence map from gridded shear or a catalogue; write FITS (and PNG)."""
+    from rich.progress import Progress
 
-    shear = read_shear_map(shear_file)
+    from miu2net.io import write_kappa_map
+    from miu2net.pipeline import CatalogueOptions, reconstruct_file
+
     options = parse_options(option or [])
     if smooth is not None:
         if method != "ks":
             raise InputError("--smooth applies to --method ks; other methods take their own --option")
         options["smooth_arcmin"] = smooth
-    kappa = run_method(shear, method, **options)
-    kappa = replace(kappa, meta={**kappa.meta, "input": str(shear_file)})
+    columns = {"ra": ra_col, "dec": dec_col, "e1": e1_col, "e2": e2_col, "weight": weight_col,
+               "m": m_col, "c1": c1_col, "c2": c2_col}
+    catalogue = CatalogueOptions(
+        columns={k: v for k, v in columns.items() if v}, flip_e1=flip_e1, flip_e2=flip_e2, cuts=list(cut or []),
+        pixel_arcmin=pixel_arcmin, size=size, center=_parse_center(center), shape_noise_sigma=shape_noise_sigma,
+    )
+    with Progress(console=console, transient=True, disable=noise_realisations == 0) as bar:
+        task = bar.add_task("noise realisations", total=noise_realisations or 1)
+        kappa, shear = reconstruct_file(
+            shear_file, method=method, options=options, catalogue=catalogue, noise_realisations=noise_realisations,
+            tile=tile, tile_overlap=tile_overlap, scheduler=scheduler, seed=seed,
+            progress=lambda done: bar.update(task, completed=done),
+        )
     write_kappa_map(kappa, output)
     message = f"wrote {output} (method {method}, {kappa.shape[0]}x{kappa.shape[1]} at {shear.pixel_arcmin:g}')"
+    if "n_galaxies_in_map" in shear.meta:
+        message += f" from {shear.meta['n_galaxies_in_map']} galaxies"
+        if shear.meta.get("n_dropped_nonfinite"):
+            message += f" ({shear.meta['n_dropped_nonfinite']} rows with NaN/inf dropped)"
     if "chi2dof" in kappa.meta:
         message += f", CHI2DOF = {kappa.meta['chi2dof']:.3f}"
     if png is not None:

@@ -191,7 +191,7 @@ def provenance_cards(kappa: KappaMap) -> list[tuple[str, Any, str]]:
     if meta.get("dataok") is not None:
         cards.append(("DATAOK", bool(meta["dataok"]), "chi2 within the range the model was calibrated on"))
     if meta.get("input"):
-        cards.append(("INPUT", str(meta["input"])[-68:], "input file"))
+        cards.append(("INPUT", str(meta["input"])[-68:], ""))
     if meta.get("wcs_note"):
         cards.append(("WCSNOTE", meta["wcs_note"], ""))
     return cards

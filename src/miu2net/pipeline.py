@@ -1,0 +1,140 @@
+"""The user's reconstruction journey as one Python call: a file in, a convergence map with errors out.
+
+``reconstruct_file`` reads gridded shear (FITS/npz) or a galaxy catalogue (FITS table, CSV, Parquet),
+grids the catalogue, runs a method (tiled for wide fields when asked), and adds the noise-only error
+and S/N maps from randomly rotated ellipticities. The CLI's ``reconstruct`` is a thin shell over it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from astropy.io import fits
+
+from miu2net.errors import InputError
+from miu2net.io import FITS_SUFFIXES, read_shear_map
+from miu2net.maps import KappaMap, ShearMap
+from miu2net.methods import reconstruct as run_method
+
+DEFAULT_CATALOGUE_PIXEL_ARCMIN = 0.82
+
+
+@dataclass
+class CatalogueOptions:
+    """How to read and grid a catalogue (ignored for gridded input). Angles in degrees / arcmin as named."""
+
+    columns: dict[str, str] = field(default_factory=dict)
+    flip_e1: bool = False
+    flip_e2: bool = False
+    cuts: list[str] = field(default_factory=list)
+    pixel_arcmin: float | None = None
+    size: int | None = None
+    center: tuple[float, float] | None = None
+    shape_noise_sigma: float | None = None
+
+
+def is_gridded(path: Path) -> bool:
+    """True for gridded shear (npz, or FITS with a G1 image HDU); False for a catalogue."""
+    if path.suffix.lower() == ".npz":
+        return True
+    if str(path).lower().endswith(FITS_SUFFIXES):
+        try:
+            with fits.open(path, memmap=False) as hdul:
+                return any(h.name.upper() == "G1" for h in hdul)
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable FITS file ({exc})") from None
+    return False
+
+
+def load_shear(path: str | Path, catalogue: CatalogueOptions | None = None):
+    """Gridded shear from ``path``; for a catalogue also its Binning (else None)."""
+    from miu2net.survey import bin_catalogue, read_catalogue
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if is_gridded(path):
+        return read_shear_map(path), None
+    opts = catalogue or CatalogueOptions()
+    cat = read_catalogue(path, columns=opts.columns, flip_e1=opts.flip_e1, flip_e2=opts.flip_e2, cuts=opts.cuts)
+    pixel = opts.pixel_arcmin if opts.pixel_arcmin is not None else DEFAULT_CATALOGUE_PIXEL_ARCMIN
+    return bin_catalogue(cat, pixel_arcmin=pixel, size=opts.size, center=opts.center,
+                         shape_noise_sigma=opts.shape_noise_sigma)
+
+
+def reconstruct_file(
+    path: str | Path,
+    *,
+    method: str = "ks",
+    options: dict | None = None,
+    catalogue: CatalogueOptions | None = None,
+    noise_realisations: int = 0,
+    tile: int | None = None,
+    tile_overlap: int = 32,
+    scheduler: str | None = None,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[KappaMap, ShearMap]:
+    """Reconstruct the convergence from a shear file with ``method``.
+
+    Args:
+        path: gridded shear or galaxy catalogue.
+        method: a name from :data:`miu2net.methods.METHODS`.
+        options: the method's keyword options.
+        catalogue: reading and gridding options for catalogue input.
+        noise_realisations: number of randomly rotated (or Gaussian, for gridded input) noise
+            realisations for ``SIGMA_NOISE`` and ``SNR``; 0 for none.
+        tile, tile_overlap: reconstruct in tiles of ``tile`` pixels overlapping by ``tile_overlap``
+            (wide fields); None for one map.
+        scheduler: address of a Dask distributed scheduler for the tiles (default: local threads).
+        seed: seed of the noise realisations.
+        progress: called with the number of noise realisations done.
+
+    Returns:
+        (KappaMap, ShearMap): the result (provenance in ``meta``) and the gridded input it came from.
+    """
+    from miu2net.survey.noise import catalogue_noise_shear, gridded_noise_shear, noise_sigma
+    from miu2net.survey.tiling import reconstruct_tiled
+
+    shear, binning = load_shear(path, catalogue)
+    options = dict(options or {})
+
+    def run(s: ShearMap) -> KappaMap:
+        if tile is not None and tile < s.shape[0]:
+            return reconstruct_tiled(s, lambda t: run_method(t, method, **options), tile=tile,
+                                     overlap=tile_overlap, scheduler=scheduler)
+        return run_method(s, method, **options)
+
+    kappa = run(shear)
+    if tile is not None and tile < shear.shape[0] and shear.noise is not None:
+        from miu2net.stats.consistency import chi2_per_dof
+
+        chi2 = chi2_per_dof(shear.g1, shear.g2, shear.mask, shear.noise, kappa.kappa_e)
+        kappa = replace(kappa, meta={**kappa.meta, "chi2dof": chi2})
+    if noise_realisations:
+        if binning is not None:
+            def draw(rng):
+                return catalogue_noise_shear(shear, binning, rng)
+        else:
+            def draw(rng):
+                return gridded_noise_shear(shear, rng)
+        sigma = noise_sigma(draw, run, n_realisations=noise_realisations, seed=seed, progress=progress)
+        kappa = replace(kappa, sigma_noise=sigma)
+    meta = {**kappa.meta, "input": str(path), "options": {**kappa.meta.get("options", {}), **_provenance(
+        catalogue if binning is not None else None, noise_realisations, tile, tile_overlap)}}
+    for key in ("method", "model"):
+        meta.setdefault(key, method if key == "method" else "none")
+    return replace(kappa, meta=meta, wcs=kappa.wcs if kappa.wcs is not None else shear.wcs), shear
+
+
+def _provenance(catalogue: CatalogueOptions | None, n_noise: int, tile: int | None, overlap: int) -> dict:
+    extra = {}
+    if n_noise:
+        extra["noise_realisations"] = n_noise
+    if tile is not None:
+        extra["tile"], extra["tile_overlap"] = tile, overlap
+    if catalogue is not None:
+        extra.update({k: v for k, v in catalogue.__dict__.items() if v not in (None, False, [], {})})
+    return extra

@@ -1,0 +1,179 @@
+r"""Galaxy shear catalogues: reading, column mapping, bias correction, sign conventions and cuts.
+
+Sign convention. After reading, ``e1`` and ``e2`` are taken relative to the local (east, north)
+axes of the tangent plane, as a Cartesian frame: ``e1 > 0`` is a galaxy elongated east-west (along
+RA), ``e2 > 0`` one elongated along the north-east/south-west diagonal; the tangential ellipticity about
+a point at position angle :math:`\phi` (from east towards north) is
+:math:`e_t = -\mathrm{Re}[e\, e^{-2i\phi}]`. Surveys differ: ``flip_e1`` / ``flip_e2`` negate a component
+on reading so that the catalogue matches this convention (e.g. a catalogue whose e2 is defined in a
+(west, north) frame needs ``flip_e2``). A synthetic NFW halo proves the convention in the tests.
+
+Calibration: :math:`e = (e_{\rm obs} - c)/(1 + m)` per galaxy when ``m``, ``c1``, ``c2`` columns are given
+(the multiplicative bias is applied per galaxy, which is unbiased only on average; see the note on
+averaging ``1 + m`` in the bin in :func:`miu2net.survey.grid.bin_catalogue`).
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from miu2net.errors import InputError
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("ra", "dec", "e1", "e2", "weight", "m", "c1", "c2")
+REQUIRED = ("ra", "dec", "e1", "e2")
+_CUT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>)\s*([-+0-9.eE]+)\s*$")
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Galaxies with positions (degrees), calibrated ellipticities in the (east, north) frame and weights."""
+
+    ra: np.ndarray
+    dec: np.ndarray
+    e1: np.ndarray
+    e2: np.ndarray
+    weight: np.ndarray
+    meta: dict
+
+    def __len__(self) -> int:
+        return len(self.ra)
+
+
+def _read_table(path: Path) -> dict[str, np.ndarray]:
+    """All columns of a FITS table, CSV or Parquet file as float arrays where numeric."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+            return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+        from astropy.table import Table
+
+        if suffix in (".fits", ".fit", ".fits.gz", ".fit.gz"):
+            table = Table.read(path, format="fits")
+        elif suffix in (".csv", ".txt", ".dat", ".csv.gz"):
+            table = Table.read(path, format="ascii.csv")
+        else:
+            raise InputError(f"{path}: unknown catalogue type; expected a FITS table, CSV or Parquet file")
+        return {name: np.asarray(table[name]) for name in table.colnames}
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read the catalogue ({type(exc).__name__}: {exc})") from None
+
+
+def parse_cut(text: str) -> tuple[str, str, float]:
+    """``"mag < 24.5"`` to ``("mag", "<", 24.5)``; only comparisons of a column with a number."""
+    match = _CUT.match(text)
+    if not match:
+        raise InputError(f"cannot read the cut {text!r}; write COLUMN OP NUMBER, e.g. 'snr > 10' (OP: < <= > >= == !=)")
+    return match.group(1), match.group(2), float(match.group(3))
+
+
+def read_catalogue(
+    path: str | Path,
+    *,
+    columns: dict[str, str] | None = None,
+    flip_e1: bool = False,
+    flip_e2: bool = False,
+    cuts: list[str] | tuple[str, ...] = (),
+) -> Catalogue:
+    """Read a shear catalogue and return calibrated ellipticities in the (east, north) frame.
+
+    Args:
+        path: FITS table, CSV or Parquet file.
+        columns: our name -> the file's column name, for any of ra, dec (degrees), e1, e2, weight,
+            m, c1, c2. Unmapped names are looked up as they are (case-insensitive). weight defaults to 1,
+            m and c to 0 when the column is absent.
+        flip_e1, flip_e2: negate a component on reading (the survey's sign convention).
+        cuts: selections like ``"snr > 10"`` on any column, all applied (AND).
+
+    Rows with a NaN or infinite value in any used column are dropped and counted in the log and in
+    ``meta["n_dropped_nonfinite"]``. Raises InputError for a missing column (naming the columns that
+    exist), an empty result, an all-NaN column, or positions out of range.
+    """
+    path = Path(path)
+    table = _read_table(path)
+    lower = {name.lower(): name for name in table}
+    mapping = {key: value for key, value in (columns or {}).items() if value}
+    unknown = set(mapping) - set(COLUMNS)
+    if unknown:
+        raise InputError(f"unknown column role(s) {', '.join(sorted(unknown))}; roles are {', '.join(COLUMNS)}")
+
+    def find(role: str) -> str | None:
+        wanted = mapping.get(role, role)
+        name = _lookup(table, lower, wanted)
+        if name is None and (role in mapping or role in REQUIRED):
+            raise InputError(
+                f"{path}: no column {wanted!r} for {role}; the catalogue has: {', '.join(table) or 'no columns'}"
+            )
+        return name
+
+    names = {role: find(role) for role in COLUMNS}
+    n_rows = len(next(iter(table.values()))) if table else 0
+    if n_rows == 0:
+        raise InputError(f"{path}: the catalogue is empty (no rows)")
+    data = {}
+    for role, name in names.items():
+        if name is None:
+            continue
+        try:
+            data[role] = np.asarray(table[name], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: column {name!r} ({role}) is not numeric") from None
+        if not np.isfinite(data[role]).any():
+            raise InputError(f"{path}: column {name!r} ({role}) has no finite value (all NaN or infinite)")
+    keep = np.ones(n_rows, dtype=bool)
+    for values in data.values():
+        keep &= np.isfinite(values)
+    n_dropped = int(n_rows - keep.sum())
+    if n_dropped:
+        log.warning("dropped %d of %d rows with NaN or infinite values in %s", n_dropped, n_rows, path)
+    for cut in cuts:
+        column, op, value = parse_cut(cut)
+        name = _lookup(table, lower, column)
+        if name is None:
+            raise InputError(f"{path}: no column {column!r} for the cut {cut!r}; the catalogue has: {', '.join(table)}")
+        keep &= _OPS[op](np.asarray(table[name], dtype=np.float64), value)
+    n_cut = int(n_rows - n_dropped - keep.sum())
+    if not keep.any():
+        raise InputError(f"{path}: no galaxy left after dropping non-finite rows and applying the cuts")
+    data = {role: values[keep] for role, values in data.items()}
+    ra, dec = data["ra"], data["dec"]
+    if np.any(dec < -90) or np.any(dec > 90):
+        raise InputError(f"{path}: dec out of range [-90, 90] degrees (found {dec.min():.4g} to {dec.max():.4g})")
+    if np.any(ra < -360) or np.any(ra > 360):
+        raise InputError(f"{path}: ra out of range [0, 360] degrees (found {ra.min():.4g} to {ra.max():.4g})")
+    weight = data.get("weight", np.ones_like(ra))
+    if np.any(weight < 0) or not np.any(weight > 0):
+        raise InputError(f"{path}: weights must be >= 0 with at least one > 0")
+    m = data.get("m", 0.0)
+    e1 = (data["e1"] - data.get("c1", 0.0)) / (1.0 + m)
+    e2 = (data["e2"] - data.get("c2", 0.0)) / (1.0 + m)
+    if flip_e1:
+        e1 = -e1
+    if flip_e2:
+        e2 = -e2
+    meta = {"input": str(path), "n_rows": n_rows, "n_dropped_nonfinite": n_dropped, "n_cut": n_cut,
+            "columns": {k: v for k, v in names.items() if v}, "flip_e1": flip_e1, "flip_e2": flip_e2,
+            "cuts": list(cuts)}
+    return Catalogue(ra=np.mod(ra, 360.0), dec=dec, e1=e1, e2=e2, weight=weight, meta=meta)
+
+
+def _lookup(table: dict, lower: dict, column: str) -> str | None:
+    """The table's name for ``column``: exact match first, then case-insensitive; None if absent."""
+    if column in table:
+        return column
+    return lower.get(column.lower())
