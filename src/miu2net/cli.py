@@ -163,6 +163,65 @@ def reconstruct(
     console.print(message, highlight=False, soft_wrap=True)
 
 
+@app.command()
+@user_errors
+def project(
+    particles_file: Annotated[Path, typer.Argument(help="Particles: HDF5 (Gadget/SWIFT layout), .npz (pos, mass) or .npy.")],
+    z_lens: Annotated[float, typer.Option(help="Redshift of the lens plane.")],
+    z_source: Annotated[float, typer.Option(help="Redshift of the sources.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output FITS with one KAPPA_<AXIS> HDU per axis.")],
+    axes: Annotated[str, typer.Option(help="Lines of sight, comma-separated from x, y, z.")] = "x,y,z",
+    box: Annotated[Optional[float], typer.Option(help="Side of the projected region, comoving Mpc/h [file box or extent].")] = None,
+    origin: Annotated[Optional[str], typer.Option(help="Lower corner X,Y,Z of the region, Mpc/h.")] = None,
+    npix: Annotated[int, typer.Option(help="Map side in pixels.")] = 256,
+    length_unit: Annotated[str, typer.Option(help="auto, Mpc/h, kpc/h, Mpc, kpc.")] = "auto",
+    mass_unit: Annotated[str, typer.Option(help="auto, Msun/h, 1e10Msun/h, Msun, 1e10Msun.")] = "auto",
+    particle_mass: Annotated[Optional[float], typer.Option(help="Mass per particle when the file has none.")] = None,
+    hubble: Annotated[Optional[float], typer.Option(help="h, when units without /h are used.")] = None,
+    subtract_mean: Annotated[bool, typer.Option(help="Subtract the mean surface density.")] = False,
+    compare_png: Annotated[Optional[Path], typer.Option(
+        help="Also write truth beside reconstructions from simulated noisy shear (first axis).")] = None,
+    compare_methods: Annotated[str, typer.Option(help="Methods for --compare-png.")] = "ks,wiener",
+    n_gal: Annotated[float, typer.Option(help="Source density per arcmin^2 for --compare-png.")] = 50.0,
+    seed: Annotated[int, typer.Option(help="Seed of the shape noise for --compare-png.")] = 0,
+) -> None:
+    """Project N-body particles to convergence maps kappa = Sigma / Sigma_crit along each axis."""
+    from miu2net.io import write_kappa_planes
+    from miu2net.sims.particles import project_kappa, read_particles
+
+    axis_list = [a.strip().lower() for a in axes.split(",") if a.strip()]
+    bad = [a for a in axis_list if a not in ("x", "y", "z")]
+    if bad or not axis_list:
+        raise InputError(f"--axes takes x, y and/or z separated by commas; got {axes!r}")
+    corner = None
+    if origin is not None:
+        try:
+            corner = tuple(float(v) for v in origin.split(","))
+            assert len(corner) == 3
+        except (ValueError, AssertionError):
+            raise InputError(f"--origin expects X,Y,Z in Mpc/h; got {origin!r}") from None
+    particles = read_particles(particles_file, length_unit=length_unit, mass_unit=mass_unit,
+                               particle_mass=particle_mass, hubble=hubble)
+    planes, pixel = {}, None
+    for axis in axis_list:
+        planes[f"KAPPA_{axis.upper()}"], pixel = project_kappa(
+            particles, axis=axis, z_lens=z_lens, z_source=z_source, npix=npix, box=box, origin=corner,
+            subtract_mean=subtract_mean)
+    header = {"ZLENS": z_lens, "ZSOURCE": z_source, "NPART": len(particles.masses), "INPUT": str(particles_file)[-68:]}
+    write_kappa_planes(planes, output, pixel_arcmin=pixel, header=header)
+    message = f"wrote {output}: {', '.join(planes)} ({npix}x{npix} at {pixel:.4g}')"
+    if compare_png is not None:
+        from miu2net.plots import plot_comparison
+        from miu2net.sims.observe import compare_methods_on_truth
+
+        truth = next(iter(planes.values()))
+        maps = compare_methods_on_truth(truth, pixel_arcmin=pixel, methods=compare_methods.split(","),
+                                        n_gal_arcmin2=n_gal, seed=seed)
+        plot_comparison(maps, compare_png, pixel_arcmin=pixel, title=f"{particles_file.name}: {axis_list[0]} axis")
+        message += f"; figure {compare_png}"
+    console.print(message, highlight=False, soft_wrap=True)
+
+
 def run() -> None:  # pragma: no cover - console entry point
     app(prog_name="miu2net")
 

@@ -225,6 +225,28 @@ def write_kappa_map(kappa: KappaMap, path: str | Path) -> Path:
     return _write_atomic(fits.HDUList(hdus), path)
 
 
+def write_kappa_planes(
+    planes: dict[str, np.ndarray], path: str | Path, *, pixel_arcmin: float, header: dict | None = None,
+    wcs: WCS | None = None,
+) -> Path:
+    """Write named convergence maps (e.g. KAPPA_X, KAPPA_Y, KAPPA_Z) with a WCS and PIXSCALE, atomically."""
+    path = Path(path)
+    shape = next(iter(planes.values())).shape
+    wcs = wcs if wcs is not None else default_wcs(shape, pixel_arcmin)
+    primary = fits.PrimaryHDU()
+    primary.header["PIXSCALE"] = (float(pixel_arcmin), "pixel side [arcmin]")
+    primary.header["VERSION"] = (__version__, "miu2net version")
+    for key, value in (header or {}).items():
+        primary.header[key] = value
+    hdus = [primary]
+    for name, data in planes.items():
+        hdu = fits.ImageHDU(np.asarray(data, dtype=np.float32), name=name)
+        hdu.header.update(wcs.celestial.to_header())
+        hdu.header["PIXSCALE"] = (float(pixel_arcmin), "pixel side [arcmin]")
+        hdus.append(hdu)
+    return _write_atomic(fits.HDUList(hdus), path)
+
+
 def read_kappa_map(path: str | Path) -> KappaMap:
     """Read a convergence FITS written by :func:`write_kappa_map` (or any file with KAPPA_E)."""
     path = Path(path)

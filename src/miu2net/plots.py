@@ -58,3 +58,22 @@ def plot_kappa(
     if title:
         fig.suptitle(title)
     _save_atomic(fig, path)
+
+
+def plot_comparison(maps: dict[str, np.ndarray], path: str | Path, *, pixel_arcmin: float, title: str = "") -> None:
+    """Maps side by side on the colour scale of the first (the truth), e.g. truth, MIU2Net, KS."""
+    names = list(maps)
+    first = maps[names[0]]
+    ny, nx = first.shape
+    extent = (0, nx * pixel_arcmin, 0, ny * pixel_arcmin)
+    vmin, vmax = float(np.percentile(first, 0.5)), float(np.percentile(first, 99.8))
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.0), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        im = ax.imshow(maps[name], origin="lower", cmap="magma", extent=extent, vmin=vmin, vmax=vmax)
+        ax.set_title(name)
+        ax.set_xlabel("x [arcmin]")
+    axes[0][0].set_ylabel("y [arcmin]")
+    fig.colorbar(im, ax=list(axes[0]), shrink=0.85, label="$\\kappa$")
+    if title:
+        fig.suptitle(title)
+    _save_atomic(fig, path)
