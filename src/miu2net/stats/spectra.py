@@ -130,3 +130,21 @@ def correlation_coefficient(
     cbb = cross_spectrum(map_b, None, pixel_arcmin, ell_edges=cab.ell_edges)
     with np.errstate(invalid="ignore", divide="ignore"):
         return cab.ell, cab.cl / np.sqrt(caa.cl * cbb.cl)
+
+
+def largest_ell_within(ell: np.ndarray, ratio: np.ndarray, tolerance: float = 0.04, *, ell_min: float = 0.0) -> float:
+    """The largest bin ℓ up to which |ratio - 1| < ``tolerance`` holds in every bin from ``ell_min`` up.
+
+    ``ratio`` is a reconstruction's binned C_ℓ over the truth's (e.g. of the spectra averaged over test
+    maps). Returns 0 when the first bin at or above ``ell_min`` already fails, and ignores empty bins.
+    """
+    ell = np.asarray(ell, dtype=np.float64)
+    ratio = np.asarray(ratio, dtype=np.float64)
+    best = 0.0
+    for e, r in zip(ell, ratio):
+        if not np.isfinite(e) or e < ell_min or not np.isfinite(r):
+            continue
+        if abs(r - 1.0) >= tolerance:
+            break
+        best = float(e)
+    return best
