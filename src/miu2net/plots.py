@@ -77,3 +77,144 @@ def plot_comparison(maps: dict[str, np.ndarray], path: str | Path, *, pixel_arcm
     if title:
         fig.suptitle(title)
     _save_atomic(fig, path)
+
+
+def plot_examples(examples: list[dict], path: str | Path, *, pixel_arcmin: float) -> None:
+    """Rows of test fields: truth then each method, on the truth's colour scale; masked pixels hatched grey."""
+    if not examples:
+        return
+    names = [k for k in examples[0] if k != "mask"]
+    fig, axes = plt.subplots(len(examples), len(names), figsize=(2.8 * len(names), 2.8 * len(examples)),
+                             squeeze=False)
+    for row, ex in zip(axes, examples):
+        truth = ex["truth"]
+        ny, nx = truth.shape
+        extent = (0, nx * pixel_arcmin, 0, ny * pixel_arcmin)
+        vmin, vmax = float(np.percentile(truth, 1)), float(np.percentile(truth, 99.9))
+        for ax, name in zip(row, names):
+            ax.imshow(ex[name], origin="lower", cmap="magma", extent=extent, vmin=vmin, vmax=vmax)
+            ax.contour(ex["mask"], levels=[0.5], colors="cyan", linewidths=0.4, extent=extent, origin="lower")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for ax, name in zip(axes[0], names):
+            ax.set_title(name)
+    _save_atomic(fig, path)
+
+
+def plot_spectra(report: dict, path: str | Path, *, tolerance: float = 0.04) -> None:
+    """Mean power spectra of truth and each method, their ratio with a ±tolerance band, and r(ℓ)."""
+    ell = np.asarray(report["ell"])
+    fig, (top, mid, bot) = plt.subplots(3, 1, figsize=(6.5, 9), sharex=True,
+                                        gridspec_kw={"height_ratios": [2, 1, 1]})
+    top.loglog(ell, ell * (ell + 1) * np.asarray(report["cl_truth"]) / (2 * np.pi), "k-", lw=2, label="truth")
+    for name, e in report["methods"].items():
+        ratio = np.asarray(e["cl_ratio"])
+        top.loglog(ell, ell * (ell + 1) * ratio * np.asarray(report["cl_truth"]) / (2 * np.pi), label=name)
+        mid.semilogx(ell, ratio, label=name)
+        bot.semilogx(ell, e["r_ell"], label=name)
+    mid.axhspan(1 - tolerance, 1 + tolerance, color="grey", alpha=0.3)
+    mid.axhline(1, color="k", lw=0.8)
+    mid.set_ylim(0, 1.6)
+    top.set_ylabel(r"$\ell(\ell+1)C_\ell/2\pi$")
+    mid.set_ylabel(r"$C_\ell / C_\ell^{\rm true}$")
+    bot.set_ylabel(r"$r(\ell)$")
+    bot.set_ylim(0, 1.05)
+    bot.set_xlabel(r"$\ell$")
+    top.legend(fontsize=8)
+    _save_atomic(fig, path)
+
+
+def plot_pdfs(report: dict, path: str | Path) -> None:
+    """One-point κ PDF of the truth and each method (log scale)."""
+    edges = np.asarray(report["pdf_edges"])
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ax.semilogy(centres, report["pdf_truth"], "k-", lw=2, label="truth")
+    for name, e in report["methods"].items():
+        ax.semilogy(centres, e["pdf"], label=name)
+    ax.set_xlabel(r"$\kappa$")
+    ax.set_ylabel("PDF")
+    ax.legend(fontsize=8)
+    _save_atomic(fig, path)
+
+
+def plot_hist2d(hists: dict[str, np.ndarray], edges: np.ndarray, path: str | Path) -> None:
+    """Reconstructed against true pixel κ over all test maps, one panel per method."""
+    names = list(hists)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        h = hists[name].T
+        ax.imshow(np.log10(h + 1), origin="lower", extent=(edges[0], edges[-1], edges[0], edges[-1]), cmap="Greys")
+        ax.plot([edges[0], edges[-1]], [edges[0], edges[-1]], "r-", lw=0.8)
+        ax.set_title(name)
+        ax.set_xlabel(r"$\kappa_{\rm true}$")
+    axes[0][0].set_ylabel(r"$\kappa_{\rm rec}$")
+    _save_atomic(fig, path)
+
+
+def plot_peaks(report: dict, path: str | Path) -> None:
+    """Peak counts per map against ν = κ/σ_truth (smoothed), truth and each method."""
+    edges = np.asarray(report["nu_edges"])
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ax.semilogy(centres, np.asarray(report["peak_counts_truth"]) + 1e-3, "k-", lw=2, label="truth")
+    for name, e in report["methods"].items():
+        ax.semilogy(centres, np.asarray(e["peak_counts"]) + 1e-3, label=name)
+    ax.set_xlabel(r"$\nu = \kappa / \sigma_{\rm truth}$")
+    ax.set_ylabel("peaks per map")
+    ax.legend(fontsize=8)
+    _save_atomic(fig, path)
+
+
+def plot_sample(
+    sample: dict,
+    path: str | Path,
+    *,
+    pixel_arcmin: float,
+    title: str = "",
+    whisker_step: int | None = None,
+) -> None:
+    """One simulated sample side by side: truth kappa (with noiseless-shear whiskers), noisy g1, g2, and the mask.
+
+    ``sample`` is a dict of maps ``[y, x]`` as :func:`miu2net.sims.simulate.simulate_sample` returns
+    (``kappa``, ``g1``, ``g2``, ``mask`` required; ``g1_noiseless``/``g2_noiseless`` give the
+    whiskers, drawn every ``whisker_step`` pixels, default map size / 24). Masked pixels of the noisy
+    shear are shown grey.
+    """
+    kappa = np.asarray(sample["kappa"], dtype=np.float64)
+    mask = np.asarray(sample["mask"], dtype=np.float64)
+    ny, nx = kappa.shape
+    extent = (0, nx * pixel_arcmin, 0, ny * pixel_arcmin)
+    fig, axes = plt.subplots(1, 4, figsize=(18.4, 4.2))
+    kmax = float(np.nanpercentile(np.abs(kappa), 99.5)) or 1.0
+    im = axes[0].imshow(kappa, origin="lower", cmap="RdBu_r", vmin=-kmax, vmax=kmax, extent=extent)
+    fig.colorbar(im, ax=axes[0], shrink=0.85)
+    axes[0].set_title("truth $\\kappa$")
+    if "g1_noiseless" in sample and "g2_noiseless" in sample:
+        step = whisker_step or max(nx // 24, 1)
+        g1 = np.asarray(sample["g1_noiseless"])[step // 2 :: step, step // 2 :: step]
+        g2 = np.asarray(sample["g2_noiseless"])[step // 2 :: step, step // 2 :: step]
+        amp = np.hypot(g1, g2)
+        phi = 0.5 * np.arctan2(g2, g1)  # orientation of the stretch, from the x axis
+        yy, xx = np.mgrid[step // 2 : ny : step, step // 2 : nx : step]
+        length = amp / (np.percentile(amp, 95) or 1.0) * step * pixel_arcmin
+        axes[0].quiver((xx + 0.5) * pixel_arcmin, (yy + 0.5) * pixel_arcmin, length * np.cos(phi), length * np.sin(phi),
+                       angles="xy", scale_units="xy", scale=1, headwidth=0, headlength=0, headaxislength=0,
+                       pivot="middle", width=0.003, color="k")
+    observed = mask > 0
+    noisy = [np.where(observed, np.asarray(sample[k], dtype=np.float64), np.nan) for k in ("g1", "g2")]
+    gmax = float(np.nanpercentile(np.abs(np.concatenate([n[observed] for n in noisy])), 99.5)) if observed.any() else 1.0
+    cmap = plt.get_cmap("RdBu_r").copy()
+    cmap.set_bad("0.6")
+    for ax, data, label in zip(axes[1:3], noisy, ("noisy masked $g_1$", "noisy masked $g_2$")):
+        im = ax.imshow(data, origin="lower", cmap=cmap, vmin=-gmax, vmax=gmax, extent=extent)
+        fig.colorbar(im, ax=ax, shrink=0.85)
+        ax.set_title(label)
+    axes[3].imshow(mask, origin="lower", cmap="gray", vmin=0, vmax=1, extent=extent)
+    axes[3].set_title(f"mask (1 observed), {1 - mask.mean():.1%} masked")
+    for ax in axes:
+        ax.set_xlabel("x [arcmin]")
+        ax.set_ylabel("y [arcmin]")
+    if title:
+        fig.suptitle(title)
+    _save_atomic(fig, path)

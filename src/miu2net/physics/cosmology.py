@@ -65,8 +65,9 @@ def kappa_cl(
         tracer = _single_plane_tracer(cosmo, float(z_source))
     else:
         raise ValueError("give a positive z_source or an n(z) as nz=(z, n)")
-    flat = ell.ravel()
-    return ccl.angular_cl(cosmo, tracer, tracer, flat).reshape(ell.shape)
+    # pyccl wants increasing ell: evaluate on the sorted unique values and map back.
+    unique, inverse = np.unique(ell.ravel(), return_inverse=True)
+    return ccl.angular_cl(cosmo, tracer, tracer, unique)[inverse].reshape(ell.shape)
 
 
 def smail_nz(z: np.ndarray, *, z_median: float = 0.9, alpha: float = 2.0, beta: float = 1.5) -> np.ndarray:
