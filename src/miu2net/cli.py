@@ -6,16 +6,15 @@ stderr and exit code 2; nothing half-written is left behind (files are written a
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from miu2net import __version__
+from miu2net.cli_common import console, user_errors
 from miu2net.errors import InputError
 
 app = typer.Typer(
@@ -25,24 +24,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-
-
-def user_errors(func):
-    """Report InputError / OSError as one line on stderr with exit code 2, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except InputError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
-        except OSError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
-
-    return wrapper
 
 
 def _version_callback(value: bool) -> None:
@@ -220,6 +201,69 @@ def project(
         plot_comparison(maps, compare_png, pixel_arcmin=pixel, title=f"{particles_file.name}: {axis_list[0]} axis")
         message += f"; figure {compare_png}"
     console.print(message, highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Zarr store written by `miu2net simulate` (its test split is used).")],
+    out: Annotated[Path, typer.Option(help="Folder for metrics.json, metrics.md and the figures.")],
+    methods: Annotated[str, typer.Option(help="Comma-separated methods; unavailable ones are skipped with a note.")] =
+        "miu2net,deepmass,wiener,mcalens,sparse,ksplus,ks",
+    n: Annotated[int, typer.Option("--n", help="Number of test maps (the first n of the split).")] = 500,
+    split: Annotated[str, typer.Option(help="Which split to evaluate on.")] = "test",
+    option: Annotated[Optional[list[str]], typer.Option(
+        "--option", help="Method option METHOD.KEY=VALUE (repeatable), e.g. ks.smooth_arcmin=1.5.")] = None,
+) -> None:
+    """Run every method on the same held-out maps: metrics table (JSON + Markdown) and figures."""
+    from rich.progress import Progress
+
+    from miu2net.evaluate import evaluate as run_protocol
+    from miu2net.evaluate import markdown_table, runnable_methods, write_report
+    from miu2net.sims.dataset import SimDataset
+
+    dataset = SimDataset(data, split, fields=("kappa", "g1", "g2", "mask", "noise"))
+    count = min(n, len(dataset))
+    if count < 1:
+        raise InputError(f"{data}: split {split} holds no sample")
+    per_method: dict[str, dict] = {}
+    for key, value in parse_options(option or []).items():
+        if "." not in key:
+            raise InputError(f"--option for evaluate is METHOD.KEY=VALUE; got {key!r}")
+        name, opt = key.split(".", 1)
+        per_method.setdefault(name, {})[opt] = value
+    wanted = [m.strip() for m in methods.split(",") if m.strip()]
+    usable, skipped = runnable_methods(wanted, dataset[0], dataset.pixel_arcmin, per_method)
+    for name, reason in skipped.items():
+        console.print(f"[yellow]skipping {name}:[/] {reason}", highlight=False, soft_wrap=True)
+    if not usable:
+        raise InputError("none of the requested methods can run on these maps")
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"evaluating {len(usable)} method(s)", total=count)
+        report = run_protocol((dataset[i] for i in range(count)), pixel_arcmin=dataset.pixel_arcmin,
+                              methods=usable, method_options=per_method,
+                              progress=lambda done: bar.update(task, completed=done))
+    paths = write_report(report, out, meta={"data": str(data), "split": split, "skipped": skipped,
+                                            "options": per_method})
+    console.print(markdown_table(report), highlight=False, soft_wrap=True)
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False, soft_wrap=True)
+
+
+def _register_commands() -> None:
+    """Commands defined in their own modules (simulation, training, models)."""
+    from miu2net.cli_sims import show_command, simulate_command
+    from miu2net.cli_train import export_onnx_command, models_list_command, train_command
+
+    app.command("simulate")(user_errors(simulate_command))
+    app.command("show")(user_errors(show_command))
+    app.command("train")(train_command)
+    models = typer.Typer(help="Trained models and architectures.", no_args_is_help=True)
+    app.add_typer(models, name="models")
+    models.command("list")(models_list_command)
+    models.command("export-onnx")(export_onnx_command)
+
+
+_register_commands()
 
 
 def run() -> None:  # pragma: no cover - console entry point

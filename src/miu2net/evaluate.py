@@ -61,6 +61,25 @@ def shear_of_sample(sample: dict, pixel_arcmin: float) -> ShearMap:
     return ShearMap(g1=sample["g1"], g2=sample["g2"], mask=mask, noise=noise, pixel_arcmin=pixel_arcmin)
 
 
+def runnable_methods(
+    methods: list[str], sample: dict, pixel_arcmin: float, method_options: dict[str, dict]
+) -> tuple[list[str], dict[str, str]]:
+    """Split ``methods`` into those that run on ``sample`` and those that cannot (name -> reason).
+
+    A method that is not there yet, or a network with no model for these maps, is left out of the
+    benchmark with its reason rather than failing the whole run.
+    """
+    shear = shear_of_sample(sample, pixel_arcmin)
+    usable, skipped = [], {}
+    for name in methods:
+        try:
+            reconstruct(shear, name, **method_options.get(name, {}))
+            usable.append(name)
+        except InputError as exc:
+            skipped[name] = str(exc)
+    return usable, skipped
+
+
 @dataclass
 class _Accumulator:
     """Running sums for one method (or for the truth)."""

@@ -18,6 +18,12 @@ from miu2net.stats.consistency import chi2_per_dof
 # CLI name -> module under miu2net.methods. Modules are imported on demand (torch-based ones are slow).
 METHODS: dict[str, str] = {
     "ks": "ks",
+    "wiener": "wiener",
+    "ksplus": "ksplus",
+    "sparse": "sparse",
+    "mcalens": "mcalens",
+    "miu2net": "miu2net",
+    "deepmass": "deepmass",
 }
 
 

@@ -1,0 +1,180 @@
+"""Typer commands for training and models, to be registered on the ``miu2net`` app by :mod:`miu2net.cli`::
+
+    app.command("train")(train_command)
+    models = typer.Typer(help="Trained models and architectures."); app.add_typer(models, name="models")
+    models.command("list")(models_list_command)
+    models.command("export-onnx")(export_onnx_command)
+
+Thin: parse, call :func:`miu2net.nn.module.fit` and friends, print. Bad input
+(:class:`miu2net.errors.InputError`, an invalid option combination, unreadable files) is one line on
+stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from miu2net.cli_common import console, user_errors as _user_errors
+from miu2net.errors import InputError
+
+
+
+def _read_config_file(path: Path) -> dict:
+    """The ``train`` section (or the whole mapping) of a YAML or TOML file."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"--config {path}: {exc}") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+    except Exception as exc:
+        raise InputError(f"--config {path}: not valid YAML/TOML ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--config {path}: expected a mapping of options")
+    return dict(data.get("train", data))
+
+
+@_user_errors
+def train_command(
+    data: Annotated[Optional[Path], typer.Option(help="Training data: Zarr store of `miu2net simulate`, or .npz of stacked maps.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (checkpoints, logs, exported model).")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="Architecture: u2net-small, u2net-full or deepmass (default: u2net-small).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum number of epochs (default: 50).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Maps per batch and device (default: 16).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate of AdamW (default: 1e-3).")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="AdamW weight decay (default: 1e-4).")] = None,
+    schedule: Annotated[Optional[str], typer.Option(help="Learning-rate schedule: cosine, onecycle or constant (default: cosine).")] = None,
+    accelerator: Annotated[Optional[str], typer.Option(help="Lightning accelerator: auto, cpu, gpu (default: auto).")] = None,
+    devices: Annotated[Optional[str], typer.Option(help="Devices per node: a number, a list like 0,1, or auto (default: auto).")] = None,
+    num_nodes: Annotated[Optional[int], typer.Option(help="Nodes for multi-node DDP (default: 1).")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="Lightning strategy, e.g. ddp (default: auto).")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="32 or bf16-mixed (or 16-mixed) (default: 32).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes (default: 0).")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience in epochs, 0 for none (default: 10).")] = None,
+    inputs: Annotated[Optional[str], typer.Option(help="Input channels, comma-separated from g1,g2,mask,noise,ks (default: architecture default).")] = None,
+    out_channels: Annotated[Optional[int], typer.Option(help="Output channels: 1 (kappa) or 2 (kappa + spread) (default: 1).")] = None,
+    freq_weight: Annotated[Optional[float], typer.Option(help="Weight of the power-spectrum loss term (default: 0.1).")] = None,
+    ell_max: Annotated[Optional[float], typer.Option(help="Largest ell (1/rad) in the power-spectrum loss (default: Nyquist).")] = None,
+    fresh_noise: Annotated[Optional[bool], typer.Option("--fresh-noise/--fixed-noise", help="New noise realisations each epoch (default: fixed).")] = None,
+    augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="Random rotations and flips (default: augment).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Global seed (default: 0).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoints/last.ckpt.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    config: Annotated[Optional[Path], typer.Option(help="YAML/TOML file of training options (a `train:` section or top level); flags override it.")] = None,
+) -> None:
+    """Train MIU2Net (or the DeepMass baseline) on a simulated data set; export the best model."""
+    from miu2net.nn.config import TrainConfig
+
+    options = _read_config_file(config) if config is not None else {}
+    loss = dict(options.pop("loss", {}) or {})
+    flags = {"data": data, "out": out, "arch": arch, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+             "weight_decay": weight_decay, "schedule": schedule, "accelerator": accelerator, "devices": devices,
+             "num_nodes": num_nodes, "strategy": strategy, "precision": precision, "num_workers": workers,
+             "patience": patience, "out_channels": out_channels, "fresh_noise": fresh_noise, "augment": augment,
+             "seed": seed}
+    options.update({k: v for k, v in flags.items() if v is not None})
+    if inputs is not None:
+        options["inputs"] = tuple(c.strip() for c in inputs.split(",") if c.strip())
+    if freq_weight is not None:
+        loss["freq_weight"] = freq_weight
+    if ell_max is not None:
+        loss["ell_max"] = ell_max
+    if loss:
+        options["loss"] = loss
+    options["resume"] = resume
+    options["progress_bar"] = progress
+    if options.get("out") is None:
+        raise InputError("give --out, the run folder")
+    cfg = TrainConfig(**options)
+
+    from miu2net.nn.module import fit
+
+    result = fit(cfg)
+    metrics = result["metrics"]
+    shown = ", ".join(f"{k} = {metrics[k]:.4g}" for k in ("val_loss", "val_rmse", "val_pearson", "val_ps_err")
+                      if k in metrics)
+    console.print(f"trained {cfg.arch} for {result['epochs']} epochs ({result['global_step']} steps); best epoch "
+                  f"{metrics.get('best_epoch')}: {shown}\nexported {result['model']}.safetensors + .json",
+                  highlight=False, soft_wrap=True)
+
+
+@_user_errors
+def models_list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    directory: Annotated[Optional[Path], typer.Option(help="Folder of models (default: the package's models/).")] = None,
+) -> None:
+    """List the registered architectures and the trained models shipped with miu2net."""
+    from rich.table import Table
+
+    from miu2net.nn.checkpoint import MODELS_DIR, list_models_on_disk
+    from miu2net.nn.registry import list_models, model_info
+
+    archs = [model_info(name) for name in list_models()]
+    models = list_models_on_disk(directory or MODELS_DIR)
+    if as_json:
+        typer.echo(json.dumps({"architectures": archs, "models": models}, indent=2))
+        return
+    from rich.console import Console
+
+    out = Console()
+    table = Table(title="Architectures")
+    for col in ("name", "parameters", "inputs", "description"):
+        table.add_column(col)
+    for a in archs:
+        table.add_row(a["name"], f"{a['parameters'] / 1e6:.2f} M", ",".join(a["inputs"]), a["description"])
+    out.print(table)
+    table = Table(title=f"Trained models ({directory or MODELS_DIR})")
+    for col in ("name", "arch", "map", "pixel [']", "noise σ", "val RMSE"):
+        table.add_column(col)
+    for m in models:
+        noise = "-" if not m["noise_range"] else f"{m['noise_range'][0]:.3g}-{m['noise_range'][1]:.3g}"
+        rmse = m["metrics"].get("val_rmse")
+        table.add_row(m["name"], m["arch"], "x".join(str(v) for v in m["map_size"]), f"{m['pixel_arcmin']:g}",
+                      noise, "-" if rmse is None else f"{rmse:.4g}")
+    if not models:
+        table.caption = "none yet: train one with `miu2net train`"
+    out.print(table)
+
+
+def export_onnx(model: str | Path, out: str | Path, *, batch: int = 1) -> Path:
+    """Write a trained model as ONNX (opset 17) for a fixed map size; needs the ``onnx`` package.
+
+    The ``ks`` input channel uses complex FFTs, which ONNX does not express; such models are refused.
+    """
+    import torch
+
+    from miu2net.nn.checkpoint import load_model
+
+    trained = load_model(model)
+    if "ks" in trained.model.inputs:
+        raise InputError("this model computes the KS channel with complex FFTs, which ONNX cannot express")
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise InputError("ONNX export needs the onnx package: pip install onnx onnxscript") from None
+    ny, nx = trained.map_size
+    example = torch.zeros(batch, 4, ny, nx)
+    out = Path(out)
+    torch.onnx.export(trained.model.eval(), (example,), str(out), input_names=["raw"], output_names=["kappa"],
+                      opset_version=17, dynamic_axes={"raw": {0: "batch"}, "kappa": {0: "batch"}})
+    return out
+
+
+@_user_errors
+def export_onnx_command(
+    model: Annotated[str, typer.Argument(help="Model path (NAME.safetensors/.json) or shipped name.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .onnx file.")],
+) -> None:
+    """Export a trained model to ONNX (input: raw [batch, 4, ny, nx] g1, g2, mask, noise)."""
+    path = export_onnx(model, out)
+    console.print(f"wrote {path}", highlight=False)

@@ -1,0 +1,207 @@
+r"""MIU2Net: a trained U²-Net maps the observed shear, mask and noise map to the convergence.
+
+The network (:mod:`miu2net.nn.u2net`, trained by ``miu2net train``) approximates the posterior mean of
+κ given the noisy, masked reduced shear (its loss, :mod:`miu2net.nn.losses`, adds a power-spectrum term
+so the map's :math:`C_\ell` is not suppressed). The model is a pair ``NAME.safetensors`` + ``NAME.json``
+(:mod:`miu2net.nn.checkpoint`), a path or a name under ``miu2net/models/``; it refuses input of another
+pixel scale, a smaller map or a noise level outside its training range unless ``allow_mismatch=True``.
+
+Maps larger than the model's training size are reconstructed in tiles of that size which overlap by
+``tile_overlap`` pixels, run in batches of ``batch_size`` on ``device``, and blended with feathered
+weights: each tile's weight rises as a raised cosine across the overlap from every tile edge that lies
+inside the map (edges on the map border keep full weight), and the result is the weighted mean. Each
+tile is reconstructed from its own shear only. A map smaller than the model (allowed only with
+``allow_mismatch``) is zero-padded (masked) to the model's size and cropped back.
+
+B mode (``b_mode``): ``"ks"`` (default) the zero-padded Kaiser-Squires B mode of the input, a null test
+of the shear; ``"network"`` the network applied to the shear rotated by 45°
+(:math:`\gamma \to i\gamma` turns :math:`\kappa_E + i\kappa_B` into :math:`-\kappa_B + i\kappa_E`,
+so :math:`\kappa_B = -` the network's κ of the rotated shear; twice the cost); ``"zero"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from miu2net.errors import InputError
+from miu2net.maps import KappaMap, ShearMap
+
+DEFAULT_MODEL = "miu2net-csst-quick"
+#: Architectures each method accepts (a DeepMass model is not a MIU2Net one).
+FAMILIES = {"miu2net": ("u2net_small", "u2net_full"), "deepmass": ("deepmass",)}
+
+
+def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Start indices of tiles of ``tile`` pixels covering ``[0, size)``, overlapping by >= ``overlap``."""
+    if tile >= size:
+        return [0]
+    step = tile - overlap
+    if step <= 0:
+        raise InputError(f"tile overlap ({overlap}) must be smaller than the tile ({tile})")
+    return sorted(set(list(range(0, size - tile, step)) + [size - tile]))
+
+
+def _ramp(n: int, ramp: int, low: bool, high: bool) -> np.ndarray:
+    w = np.ones(n)
+    ramp = min(ramp, n // 2)
+    if ramp > 0:
+        r = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)
+        if low:
+            w[:ramp] = np.minimum(w[:ramp], r)
+        if high:
+            w[n - ramp:] = np.minimum(w[n - ramp:], r[::-1])
+    return w
+
+
+def feather(shape: tuple[int, int], overlap: int, *, y_inner: tuple[bool, bool], x_inner: tuple[bool, bool]) -> np.ndarray:
+    """Blending weight of a tile; ``*_inner`` say which of its (low, high) edges lie inside the map."""
+    return np.outer(_ramp(shape[0], overlap, *y_inner), _ramp(shape[1], overlap, *x_inner))
+
+
+def _resolve_device(device: str) -> Any:
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise InputError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device cuda requested but no CUDA GPU is available; use device='cpu'")
+    return dev
+
+
+def predict_raw(net: Any, raw: np.ndarray, *, tile: tuple[int, int], overlap: int, device: str = "cpu",
+                batch_size: int = 8) -> np.ndarray:
+    """Network output ``[C, ny, nx]`` (physical units) for a raw input ``[4, ny, nx]`` at least as large
+    as ``tile``, by overlapping feathered tiles (module docstring)."""
+    import torch
+
+    if batch_size < 1:
+        raise InputError(f"batch_size must be >= 1; got {batch_size}")
+    _, ny, nx = raw.shape
+    ty, tx = tile
+    if ny < ty or nx < tx:
+        raise InputError(f"map {ny}x{nx} is smaller than the tile {ty}x{tx}")
+    places = [(y0, x0) for y0 in tile_starts(ny, ty, overlap) for x0 in tile_starts(nx, tx, overlap)]
+    places = [(y0, x0) for y0, x0 in places if raw[2, y0:y0 + ty, x0:x0 + tx].any()]
+    dev = _resolve_device(device)
+    net = net.to(dev).eval()
+    acc, weight = None, np.zeros((ny, nx))
+    with torch.inference_mode():
+        for start in range(0, len(places), batch_size):
+            chunk = places[start:start + batch_size]
+            batch = np.stack([raw[:, y0:y0 + ty, x0:x0 + tx] for y0, x0 in chunk])
+            out = net(torch.from_numpy(batch).to(dev)).float().cpu().numpy().astype(np.float64)
+            if acc is None:
+                acc = np.zeros((out.shape[1], ny, nx))
+            for (y0, x0), tile_out in zip(chunk, out):
+                w = feather((ty, tx), overlap, y_inner=(y0 > 0, y0 + ty < ny), x_inner=(x0 > 0, x0 + tx < nx))
+                acc[:, y0:y0 + ty, x0:x0 + tx] += w * tile_out
+                weight[y0:y0 + ty, x0:x0 + tx] += w
+    if acc is None:
+        return np.zeros((1, ny, nx))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, acc / weight, 0.0)
+
+
+def predict(shear: ShearMap, *, model: Any = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 8,
+            allow_mismatch: bool = False, tile_overlap: int | None = None, family: str | None = None
+            ) -> tuple[np.ndarray, Any, list[str]]:
+    """Every output channel ``[C, ny, nx]`` of a trained model on ``shear`` (channel 0 is κ; a second
+    channel, when the model has one, is left for calibrated uncertainty), the loaded model, and the
+    mismatch notes (non-empty only with ``allow_mismatch``)."""
+    from miu2net.nn.base import raw_from_shear
+    from miu2net.nn.checkpoint import TrainedModel, load_model
+
+    trained = model if isinstance(model, TrainedModel) else load_model(model)
+    if family is not None and trained.config["arch"] not in FAMILIES[family]:
+        raise InputError(f"model {trained.name!r} is a {trained.config['arch']} network, not a {family} one; "
+                         f"use method {'deepmass' if trained.config['arch'] == 'deepmass' else 'miu2net'}")
+    notes = trained.check_input(shear, allow_mismatch=allow_mismatch)
+    raw = raw_from_shear(shear)
+    if shear.noise is None and "noise" in trained.model.inputs:
+        # Only reached with allow_mismatch: assume the model's reference noise on every observed pixel.
+        raw[3] = np.where(raw[2] > 0, trained.model.normalisation["noise_ref"], 0.0)
+        notes.append(f"noise map assumed uniform at the model's reference σ = {raw[3].max():.4g}")
+    ny, nx = shear.shape
+    ty, tx = trained.map_size
+    py, px = max(ty - ny, 0), max(tx - nx, 0)
+    if py or px:
+        raw = np.pad(raw, ((0, 0), (0, py), (0, px)))
+    overlap = ty // 4 if tile_overlap is None else int(tile_overlap)
+    if not 0 <= overlap < min(ty, tx):
+        raise InputError(f"tile_overlap must be in [0, {min(ty, tx)}); got {overlap}")
+    out = predict_raw(trained.model, raw, tile=(ty, tx), overlap=overlap, device=device, batch_size=batch_size)
+    return out[:, :ny, :nx], trained, notes
+
+
+def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: str, batch_size: int,
+                           allow_mismatch: bool, tile_overlap: int | None, b_mode: str) -> KappaMap:
+    """The shared body of the ``miu2net`` and ``deepmass`` methods (module docstring)."""
+    if b_mode not in ("ks", "network", "zero"):
+        raise InputError(f"b_mode must be 'ks', 'network' or 'zero'; got {b_mode!r}")
+    out, trained, notes = predict(shear, model=model, device=device, batch_size=batch_size,
+                                  allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, family=method)
+    if b_mode == "ks":
+        from miu2net.physics.operators import ks93_inverse
+
+        kappa_b = ks93_inverse(shear.g1 * shear.mask, shear.g2 * shear.mask, pad=True)[1]
+    elif b_mode == "network":
+        from miu2net.physics.operators import rotate_shear
+
+        r1, r2 = rotate_shear(shear.g1, shear.g2, np.pi / 4)
+        rotated, _, _ = predict(shear.with_shear(r1, r2), model=trained, device=device, batch_size=batch_size,
+                                allow_mismatch=True, tile_overlap=tile_overlap)
+        kappa_b = -rotated[0]
+    else:
+        kappa_b = np.zeros(shear.shape)
+    config = trained.config
+    meta = {
+        "method": method,
+        "model": trained.name,
+        "options": {"model": str(model) if not hasattr(model, "config") else trained.name, "device": device,
+                    "batch_size": batch_size, "allow_mismatch": allow_mismatch, "tile_overlap": tile_overlap,
+                    "b_mode": b_mode},
+        "model_config": {"arch": config["arch"], "map_size": config["map_size"], "pixel_arcmin": config["pixel_arcmin"],
+                         "noise_range": config.get("noise_range"), "dataset_fingerprint": config.get("dataset_fingerprint"),
+                         "miu2net_version": config.get("miu2net_version")},
+    }
+    if notes:
+        meta["mismatch"] = notes
+    if out.shape[0] > 1:
+        meta["extra_output_channels"] = int(out.shape[0] - 1)
+    return KappaMap(kappa_e=out[0], kappa_b=kappa_b, pixel_arcmin=shear.pixel_arcmin, wcs=shear.wcs, meta=meta)
+
+
+def reconstruct(
+    shear: ShearMap,
+    *,
+    model: str = DEFAULT_MODEL,
+    device: str = "cpu",
+    batch_size: int = 8,
+    allow_mismatch: bool = False,
+    tile_overlap: int | None = None,
+    b_mode: str = "ks",
+) -> KappaMap:
+    """MIU2Net convergence of a gridded shear map.
+
+    Args:
+        shear: gridded reduced shear with mask and (for models taking it) the noise map.
+        model: path to ``NAME.safetensors``/``NAME.json`` (suffix optional) or a model name under
+            ``miu2net/models/``.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        batch_size: tiles per forward pass.
+        allow_mismatch: run even if the pixel scale, map size or noise level differ from the model's
+            training data (the problems are recorded in ``meta["mismatch"]``).
+        tile_overlap: overlap of neighbouring tiles in pixels (default a quarter of the model's size).
+        b_mode: ``ks``, ``network`` or ``zero`` (module docstring).
+
+    Returns:
+        KappaMap (kappa_e from the network; kappa_b per ``b_mode``) with the model's provenance in ``meta``.
+    """
+    return reconstruct_with_model(shear, method="miu2net", model=model, device=device, batch_size=batch_size,
+                                  allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, b_mode=b_mode)

@@ -1,0 +1,196 @@
+r"""What every mass-mapping network shares: the raw input layout, the input channels and their scaling.
+
+Raw input. A network takes one tensor ``raw`` of shape ``[B, 4, ny, nx]`` holding, in this order
+(:data:`RAW_FIELDS`), the observed reduced shear ``g1``, ``g2`` (components on the map axes, DESIGN.md),
+the ``mask`` (1 observed, 0 masked) and the per-pixel, per-component noise standard deviation ``noise``
+(:math:`\sigma`), all in physical units. Masked pixels hold 0 in ``g1``, ``g2`` and ``noise`` (a
+``ShearMap``'s ``inf`` noise in masked pixels becomes 0 here, "no information"). Build it with
+:func:`raw_from_shear` or :func:`raw_from_sample`.
+
+Input channels. :class:`InputEncoder` turns the raw tensor into the channels a network sees, chosen by
+``inputs`` (any of :data:`INPUT_CHANNELS`, in any order):
+
+* ``"g1"``, ``"g2"``: :math:`g_i m / s_g` with :math:`s_g` = ``shear_scale``;
+* ``"mask"``: :math:`m`;
+* ``"noise"``: the relative inverse noise :math:`\min(\sigma_{\rm ref}/\sigma,\ c)` on observed pixels,
+  0 on masked ones (:math:`\sigma_{\rm ref}` = ``noise_ref``, :math:`c` = ``noise_clip``), so a deeper
+  survey reads as larger values and a hole as 0;
+* ``"ks"``: the Kaiser-Squires E mode of the masked shear, zero-padded
+  (:func:`miu2net.physics.operators.ks93_inverse` on torch, ``pad=True``), divided by :math:`s_g`.
+
+Output. A network predicts ``out_channels`` maps in standardised units; channel 0 is
+:math:`\kappa/s_\kappa` (``kappa_scale``). :meth:`MassMapNet.forward` returns physical units: channel 0
+times :math:`s_\kappa`; further channels (e.g. a per-pixel spread for calibrated uncertainty, to be
+defined by whoever trains with ``out_channels=2``) are returned unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from miu2net.errors import InputError
+
+#: The raw input layout, in channel order.
+RAW_FIELDS: tuple[str, ...] = ("g1", "g2", "mask", "noise")
+#: The channels a network may be given (see the module docstring).
+INPUT_CHANNELS: tuple[str, ...] = ("g1", "g2", "mask", "noise", "ks")
+#: Default input normalisation (csst-like 0.41' pixels; the trainer estimates them from the data).
+DEFAULT_NORMALISATION: dict[str, float] = {
+    "shear_scale": 0.1,
+    "noise_ref": 0.1,
+    "noise_clip": 4.0,
+    "kappa_scale": 0.02,
+}
+
+
+def check_inputs(inputs: Any) -> tuple[str, ...]:
+    """``inputs`` as a tuple of known channel names; InputError for unknown or repeated ones."""
+    if isinstance(inputs, str):
+        inputs = (inputs,)
+    inputs = tuple(str(c) for c in inputs)
+    unknown = [c for c in inputs if c not in INPUT_CHANNELS]
+    if unknown or not inputs or len(set(inputs)) != len(inputs):
+        raise InputError(
+            f"inputs must be distinct channel names from {', '.join(INPUT_CHANNELS)}; got {list(inputs)}"
+        )
+    return inputs
+
+
+def raw_from_arrays(g1: np.ndarray, g2: np.ndarray, mask: np.ndarray | None, noise: np.ndarray | None) -> np.ndarray:
+    """The raw ``[4, ny, nx]`` float32 array (module docstring) from plain maps.
+
+    ``noise`` None gives 0 everywhere (unknown); non-finite or non-positive noise counts as masked.
+    """
+    g1 = np.asarray(g1, dtype=np.float64)
+    mask = np.ones_like(g1) if mask is None else (np.asarray(mask) > 0).astype(np.float64)
+    if noise is None:
+        sigma = np.zeros_like(g1)
+    else:
+        sigma = np.asarray(noise, dtype=np.float64)
+        sigma = np.where(np.isfinite(sigma) & (sigma > 0) & (mask > 0), sigma, 0.0)
+    g1 = np.where(mask > 0, np.nan_to_num(g1), 0.0)
+    g2 = np.where(mask > 0, np.nan_to_num(np.asarray(g2, dtype=np.float64)), 0.0)
+    return np.stack([g1, g2, mask, sigma]).astype(np.float32)
+
+
+def raw_from_shear(shear: Any) -> np.ndarray:
+    """The raw ``[4, ny, nx]`` array of a :class:`miu2net.maps.ShearMap`."""
+    return raw_from_arrays(shear.g1, shear.g2, shear.mask, shear.noise)
+
+
+def raw_from_sample(sample: dict) -> np.ndarray:
+    """The raw ``[4, ny, nx]`` array of a data-set sample with keys ``g1``, ``g2``, [``mask``, ``noise``]."""
+    return raw_from_arrays(sample["g1"], sample["g2"], sample.get("mask"), sample.get("noise"))
+
+
+class InputEncoder(nn.Module):
+    """Raw ``[B, 4, ny, nx]`` tensor -> the network's input channels (module docstring). No parameters."""
+
+    def __init__(self, inputs: tuple[str, ...], *, shear_scale: float, noise_ref: float, noise_clip: float) -> None:
+        super().__init__()
+        self.inputs = check_inputs(inputs)
+        if shear_scale <= 0 or noise_ref <= 0 or noise_clip <= 0:
+            raise InputError("shear_scale, noise_ref and noise_clip must be > 0")
+        self.shear_scale = float(shear_scale)
+        self.noise_ref = float(noise_ref)
+        self.noise_clip = float(noise_clip)
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        if raw.ndim != 4 or raw.shape[1] != len(RAW_FIELDS):
+            raise InputError(f"raw input must be [batch, {len(RAW_FIELDS)}, ny, nx] ({', '.join(RAW_FIELDS)}); "
+                             f"got shape {tuple(raw.shape)}")
+        raw = raw.float()
+        mask = (raw[:, 2:3] > 0).to(raw.dtype)
+        g1 = raw[:, 0:1] * mask
+        g2 = raw[:, 1:2] * mask
+        channels = []
+        for name in self.inputs:
+            if name == "g1":
+                channels.append(g1 / self.shear_scale)
+            elif name == "g2":
+                channels.append(g2 / self.shear_scale)
+            elif name == "mask":
+                channels.append(mask)
+            elif name == "noise":
+                sigma = raw[:, 3:4]
+                ok = (sigma > 0) & (mask > 0)
+                inv = self.noise_ref / torch.where(ok, sigma, torch.ones_like(sigma))
+                channels.append(torch.where(ok, inv.clamp(max=self.noise_clip), torch.zeros_like(sigma)))
+            elif name == "ks":
+                from miu2net.physics.operators import ks93_inverse
+
+                kappa_e, _ = ks93_inverse(g1, g2, pad=True)
+                channels.append(kappa_e.to(raw.dtype) / self.shear_scale)
+        return torch.cat(channels, dim=1)
+
+
+class MassMapNet(nn.Module):
+    """Base of the mass-mapping networks: input encoding, output scaling, and the deep-supervision hook.
+
+    Subclasses build their layers for ``self.in_channels`` inputs and ``out_channels`` outputs and
+    implement :meth:`_network` returning a list of standardised maps, the final one first (then any
+    side outputs used for deep supervision).
+
+    Args (keyword-only, all recorded in a checkpoint's JSON config):
+        inputs: input channel names (:data:`INPUT_CHANNELS`).
+        out_channels: 1 (kappa) or more (kappa, then e.g. a spread channel for uncertainty).
+        shear_scale, noise_ref, noise_clip, kappa_scale: input/output normalisation (module docstring).
+    """
+
+    def __init__(
+        self,
+        *,
+        inputs: tuple[str, ...] = ("g1", "g2", "mask", "noise"),
+        out_channels: int = 1,
+        shear_scale: float = DEFAULT_NORMALISATION["shear_scale"],
+        noise_ref: float = DEFAULT_NORMALISATION["noise_ref"],
+        noise_clip: float = DEFAULT_NORMALISATION["noise_clip"],
+        kappa_scale: float = DEFAULT_NORMALISATION["kappa_scale"],
+    ) -> None:
+        super().__init__()
+        if int(out_channels) < 1:
+            raise InputError(f"out_channels must be >= 1; got {out_channels}")
+        if kappa_scale <= 0:
+            raise InputError(f"kappa_scale must be > 0; got {kappa_scale}")
+        self.encoder = InputEncoder(check_inputs(inputs), shear_scale=shear_scale, noise_ref=noise_ref,
+                                    noise_clip=noise_clip)
+        self.out_channels = int(out_channels)
+        self.kappa_scale = float(kappa_scale)
+        # Set by miu2net.nn.registry.create_model: the registered name and the keyword arguments.
+        self.arch: str | None = None
+        self.arch_kwargs: dict = {}
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.encoder.inputs
+
+    @property
+    def in_channels(self) -> int:
+        return len(self.encoder.inputs)
+
+    @property
+    def normalisation(self) -> dict[str, float]:
+        e = self.encoder
+        return {"shear_scale": e.shear_scale, "noise_ref": e.noise_ref, "noise_clip": e.noise_clip,
+                "kappa_scale": self.kappa_scale}
+
+    def _network(self, x: torch.Tensor) -> list[torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward_all(self, raw: torch.Tensor) -> list[torch.Tensor]:
+        """Every output in standardised units (kappa / kappa_scale in channel 0), the final one first."""
+        return self._network(self.encoder(raw))
+
+    def to_physical(self, out: torch.Tensor) -> torch.Tensor:
+        """Standardised output -> physical units: channel 0 times kappa_scale, other channels unchanged."""
+        if out.shape[1] == 1:
+            return out * self.kappa_scale
+        return torch.cat([out[:, :1] * self.kappa_scale, out[:, 1:]], dim=1)
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw ``[B, 4, ny, nx]`` (module docstring) -> ``[B, out_channels, ny, nx]``; channel 0 is kappa."""
+        return self.to_physical(self.forward_all(raw)[0])
