@@ -185,7 +185,7 @@ def plot_sample(
     mask = np.asarray(sample["mask"], dtype=np.float64)
     ny, nx = kappa.shape
     extent = (0, nx * pixel_arcmin, 0, ny * pixel_arcmin)
-    fig, axes = plt.subplots(1, 4, figsize=(18.4, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(19.5, 4.4), layout="constrained")
     kmax = float(np.nanpercentile(np.abs(kappa), 99.5)) or 1.0
     im = axes[0].imshow(kappa, origin="lower", cmap="RdBu_r", vmin=-kmax, vmax=kmax, extent=extent)
     fig.colorbar(im, ax=axes[0], shrink=0.85)
@@ -204,8 +204,7 @@ def plot_sample(
     observed = mask > 0
     noisy = [np.where(observed, np.asarray(sample[k], dtype=np.float64), np.nan) for k in ("g1", "g2")]
     gmax = float(np.nanpercentile(np.abs(np.concatenate([n[observed] for n in noisy])), 99.5)) if observed.any() else 1.0
-    cmap = plt.get_cmap("RdBu_r").copy()
-    cmap.set_bad("0.6")
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.6")
     for ax, data, label in zip(axes[1:3], noisy, ("noisy masked $g_1$", "noisy masked $g_2$")):
         im = ax.imshow(data, origin="lower", cmap=cmap, vmin=-gmax, vmax=gmax, extent=extent)
         fig.colorbar(im, ax=ax, shrink=0.85)

@@ -1,0 +1,99 @@
+"""The ``simulate`` and ``show`` commands, as plain functions with typer-annotated parameters.
+
+They are registered on the app in :mod:`miu2net.cli` (``app.command("simulate")(simulate_command)``,
+``app.command("show")(show_command)``). Thin: parse, call :mod:`miu2net.sims.dataset` or
+:mod:`miu2net.plots`, print. Bad input raises :class:`miu2net.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from miu2net.errors import InputError
+
+
+def _build_config(preset_name: str, config_file: Path | None, n: int | None, n_test: int | None, seed: int | None):
+    """The preset, overridden by the file (whose own ``preset`` key, if any, wins), then by the options."""
+    from miu2net.config import PRESETS, load_config, preset
+
+    if preset_name not in PRESETS:
+        raise InputError(f"unknown preset {preset_name!r}; choose one of: {', '.join(PRESETS)}")
+    config = load_config(config_file, default_preset=preset_name) if config_file is not None else preset(preset_name)
+    overrides = {k: v for k, v in (("n_samples", n), ("n_test", n_test), ("seed", seed)) if v is not None}
+    if overrides:
+        try:
+            config = config.updated(sim=overrides)
+        except ValueError as exc:
+            raise InputError(f"invalid option: {exc}") from None
+    return config
+
+
+def simulate_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Zarr store to write (a folder; resumed if it holds an unfinished run of the same configuration).")],
+    preset: Annotated[str, typer.Option(help="Survey preset: csst, csst-small, euclid or lsst.")] = "csst",
+    n: Annotated[int | None, typer.Option("--n", help="Training + validation samples (split 5:1). Default: the configuration's (6000).")] = None,
+    n_test: Annotated[int | None, typer.Option("--n-test", help="Held-out test samples (own seeds). Default: the configuration's (1000).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML or TOML configuration overriding the preset.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Base seed (sample seeds derive from it).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of a running Dask scheduler (tcp://host:8786), or 'sync' to run in this process without Dask.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local Dask worker processes (default 2).")] = None,
+    kappa_from: Annotated[Path | None, typer.Option("--kappa-from", help="Folder of your own convergence maps (FITS or .npy) to use as truth.")] = None,
+    kappa_pixel_arcmin: Annotated[float | None, typer.Option("--kappa-pixel-arcmin", help="Pixel scale of the --kappa-from maps in arcmin (overrides PIXSCALE/WCS; required for .npy).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Samples per Dask task.")] = 4,
+) -> None:
+    """Simulate a training / validation / test set of (kappa, shear, noisy masked shear, mask, noise) maps."""
+    from rich.console import Console
+
+    from miu2net.sims.dataset import create_dataset
+
+    if kappa_from is not None and not kappa_from.is_dir():
+        raise InputError(f"--kappa-from {kappa_from}: no such directory")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1; got {batch_size}")
+    cfg = _build_config(preset, config, n, n_test, seed)
+    console = Console(stderr=True)
+    s = cfg.survey
+    console.print(
+        f"[bold]{s.name}[/]: {s.map_size}² px of {s.pixel_arcmin}′, n_gal {s.n_gal_arcmin2}/arcmin², "
+        f"σ_e {s.shape_noise_sigma}, {'z_s = ' + str(s.z_source) if s.z_source else 'n(z)'}; "
+        f"field {cfg.sim.field}, halos {'on' if cfg.sim.halos.enabled else 'off'}"
+        + (f"; truth from {kappa_from} (split sizes set by the number of maps)" if kappa_from is not None
+           else f"; train {cfg.sim.n_train}, val {cfg.sim.n_val}, test {cfg.sim.n_test}")
+    )
+    report = create_dataset(out, cfg, scheduler=scheduler, workers=workers, kappa_from=kappa_from,
+                            kappa_pixel_arcmin=kappa_pixel_arcmin, batch_size=batch_size, console=console)
+    console.print(
+        f"{report.path}: {report.generated} sample(s) generated"
+        + (f", {report.already_done} already there" if report.already_done else "")
+        + f" in {report.seconds:.1f} s ({report.samples_per_second:.2f}/s); splits {report.splits}"
+    )
+
+
+def show_command(
+    store: Annotated[Path, typer.Argument(help="Zarr store written by `miu2net simulate`.")],
+    index: Annotated[int, typer.Option(help="Sample index within the split.")] = 0,
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "train",
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG to write.")] = Path("sample.png"),
+) -> None:
+    """Plot one sample: truth kappa, noisy reduced shear and mask, side by side."""
+    from miu2net.plots import plot_sample
+    from miu2net.sims.dataset import SimDataset
+
+    if not store.exists():
+        raise InputError(f"{store}: no such dataset")
+    if output.parent and not output.parent.exists():
+        raise InputError(f"{output}: output folder {output.parent} does not exist")
+    data = SimDataset(store, split, require_complete=False)
+    if not -len(data) <= index < len(data):
+        raise InputError(f"--index {index} is out of range: split {split} holds {len(data)} samples")
+    info = data.info(index)
+    if not info["done"]:
+        raise InputError(f"sample {index} of split {split} has not been generated yet; resume `miu2net simulate`")
+    sample = data[index]
+    title = (f"{Path(store).name} {split}[{index}]  seed {info['seed']}  halos {info['n_halos']}  "
+             f"masked {info['masked_fraction']:.1%}")
+    plot_sample(sample, output, pixel_arcmin=data.pixel_arcmin, title=title)
+    typer.echo(f"wrote {output}")

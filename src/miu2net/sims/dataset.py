@@ -1,0 +1,606 @@
+r"""Training, validation and test sets as a Zarr (v3) store, written in parallel with Dask, read lazily.
+
+Layout::
+
+    data.zarr/                      attrs["miu2net"]: format, version, config (JSON), source, splits,
+                                    fields, seed rule, run id, creation time, layout_complete
+      train/  val/  test/           attrs["seeds"]: the sample seeds of the split
+        kappa gamma1 gamma2 g1_noiseless g2_noiseless g1 g2 mask noise
+                                    float32 [n, ny, nx], one sample per chunk (see simulate.py)
+        seed (int64), n_halos (int32), masked_fraction (float32), done (bool)   [n]
+
+Splits. ``train`` and ``val`` hold ``sim.n_samples`` samples split ``sim.train_val_ratio`` : 1 (5:1);
+``test`` holds ``sim.n_test`` held-out samples. The seed of sample ``i`` of a split is drawn from
+``numpy.random.SeedSequence([sim.seed, split_code, i])`` (codes train 0, val 1, test 2), 63 bits, so the
+test seeds are their own stream whatever the number of training samples, and the splits are checked
+to share no seed.
+
+Resuming. Each sample is written by one task: its maps, then its scalars, then ``done[i] = True``, each
+flag in its own chunk, so parallel writers never touch the same chunk. A killed run leaves at worst some
+samples without their flag; a rerun regenerates exactly those (a sample is a pure function of config
+and seed, so the result is byte-identical to an uninterrupted run). A rerun with a different
+configuration or source is refused.
+
+Parallelism. By default a ``dask.distributed.LocalCluster`` of worker processes (one thread each); or an
+existing cluster by scheduler address (its workers must see the store's path); or ``"sync"`` to run in
+this process without Dask. Workers write to the store directly; only counts travel back.
+
+Own convergence maps (``kappa_from``): every FITS (first image HDU holding data, or one named KAPPA)
+or ``.npy`` file of a folder is a map (a 3-D array is a stack of maps), in sorted file order. Its pixel
+scale comes from the option ``kappa_pixel_arcmin`` when given, else from the FITS keyword ``PIXSCALE``
+(arcmin) or a celestial WCS. Maps are resampled to the survey's pixel (block averaging by an integer
+factor, then linear interpolation with ``scipy.ndimage.zoom`` for the remainder), their shear is
+computed on the whole resampled map with zero padding, and the central ``map_size`` square is cut; a
+map smaller than that is zero-padded and the padding masked. Then the same survey effects apply. The
+maps are split in file order: the first ones train and val (5:1), the last ``n_test / (n_samples +
+n_test)`` of them test.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from miu2net import __version__
+from miu2net.config import Config
+from miu2net.errors import InputError
+from miu2net.sims.fields import cut_center
+from miu2net.sims.simulate import MAP_FIELDS, apply_survey, simulate_sample_with_info
+
+FORMAT_VERSION = 1
+SPLITS = ("train", "val", "test")
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+SCALARS = {"seed": "int64", "n_halos": "int32", "masked_fraction": "float32", "done": "bool"}
+SEED_RULE = "seed of sample i of a split = SeedSequence([sim.seed, code, i]).generate_state(2, uint64)[0] >> 1; codes train 0, val 1, test 2"
+KAPPA_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".npy")
+
+
+# ---- seeds and sizes ------------------------------------------------------------------------------
+
+
+def split_sizes(config: Config) -> dict[str, int]:
+    """Samples per split: ``train`` and ``val`` from ``sim.n_samples`` (5:1), ``test`` = ``sim.n_test``."""
+    return {"train": config.sim.n_train, "val": config.sim.n_val, "test": config.sim.n_test}
+
+
+def sample_seeds(config: Config, split: str, n: int | None = None) -> np.ndarray:
+    """The ``n`` (default: the split's size) sample seeds of ``split`` (int64, >= 0); see the module docstring."""
+    if split not in SPLIT_CODES:
+        raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    n = split_sizes(config)[split] if n is None else n
+    code = SPLIT_CODES[split]
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        state = np.random.SeedSequence([config.sim.seed, code, i]).generate_state(1, np.uint64)[0]
+        out[i] = int(state >> np.uint64(1))
+    return out
+
+
+def all_seeds(config: Config) -> dict[str, np.ndarray]:
+    """Seeds of every split, checked pairwise disjoint."""
+    seeds = {s: sample_seeds(config, s) for s in SPLITS}
+    for a in SPLITS:
+        for b in SPLITS:
+            if a < b and np.intersect1d(seeds[a], seeds[b]).size:
+                raise RuntimeError(f"seed collision between splits {a} and {b}; change sim.seed")
+    return seeds
+
+
+# ---- own convergence maps -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KappaInput:
+    """One user convergence map: a file, a plane of it (-1 for a 2-D array), and its pixel scale."""
+
+    path: str
+    plane: int
+    pixel_arcmin: float
+
+
+def _fits_image_hdu(hdul) -> Any:
+    for hdu in hdul:
+        if hdu.name.upper() in ("KAPPA", "KAPPA_E") and hdu.data is not None:
+            return hdu
+    for hdu in hdul:
+        if getattr(hdu, "is_image", False) and hdu.data is not None and hdu.data.ndim in (2, 3):
+            return hdu
+    return None
+
+
+def _fits_pixel_arcmin(hdu, primary) -> float | None:
+    for header in (hdu.header, primary.header):
+        if "PIXSCALE" in header:
+            return float(header["PIXSCALE"])
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        try:
+            wcs = WCS(hdu.header, naxis=2)
+        except Exception:
+            return None
+    if not wcs.has_celestial:
+        return None
+    sx, sy = (float(s.to_value("arcmin")) for s in wcs.celestial.proj_plane_pixel_scales())
+    if not np.isclose(sx, sy, rtol=1e-4):
+        raise InputError(f"pixels are not square ({sx:.5g} x {sy:.5g} arcmin)")
+    return sx
+
+
+def list_kappa_inputs(directory: str | Path, *, pixel_arcmin: float | None = None) -> list[KappaInput]:
+    """The convergence maps of a folder (FITS or ``.npy``, sorted by name), with their pixel scales.
+
+    Raises :class:`InputError` for a missing folder, no usable file, an unreadable file, or a map
+    without a pixel scale (give ``pixel_arcmin``).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"--kappa-from {directory}: no such directory")
+    files = sorted(p for p in directory.iterdir() if p.is_file() and p.name.lower().endswith(KAPPA_SUFFIXES))
+    if not files:
+        raise InputError(f"--kappa-from {directory}: no FITS or .npy convergence maps found")
+    if pixel_arcmin is not None and not pixel_arcmin > 0:
+        raise InputError(f"the input pixel scale must be > 0 arcmin; got {pixel_arcmin}")
+    out: list[KappaInput] = []
+    for path in files:
+        if path.suffix.lower() == ".npy":
+            try:
+                shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+            except Exception as exc:
+                raise InputError(f"{path}: not a readable .npy file ({exc})") from None
+            pix = pixel_arcmin
+        else:
+            from astropy.io import fits
+
+            try:
+                with fits.open(path, memmap=False) as hdul:
+                    hdu = _fits_image_hdu(hdul)
+                    if hdu is None:
+                        raise InputError(f"{path}: no 2-D or 3-D image HDU")
+                    shape = hdu.data.shape
+                    pix = pixel_arcmin if pixel_arcmin is not None else _fits_pixel_arcmin(hdu, hdul[0])
+            except InputError:
+                raise
+            except Exception as exc:
+                raise InputError(f"{path}: not a readable FITS file ({exc})") from None
+        if pix is None:
+            raise InputError(f"{path}: no pixel scale (no PIXSCALE keyword or celestial WCS); pass --kappa-pixel-arcmin")
+        if len(shape) == 2:
+            out.append(KappaInput(str(path.resolve()), -1, float(pix)))
+        elif len(shape) == 3:
+            out.extend(KappaInput(str(path.resolve()), k, float(pix)) for k in range(shape[0]))
+        else:
+            raise InputError(f"{path}: expected a 2-D map or a 3-D stack of maps; got shape {shape}")
+    return out
+
+
+def read_kappa_input(item: KappaInput) -> np.ndarray:
+    """The map of one :class:`KappaInput` as float64 ``[y, x]``."""
+    if item.path.lower().endswith(".npy"):
+        data = np.load(item.path, mmap_mode="r", allow_pickle=False)
+    else:
+        from astropy.io import fits
+
+        with fits.open(item.path, memmap=False) as hdul:
+            data = _fits_image_hdu(hdul).data
+    data = data if item.plane < 0 else data[item.plane]
+    return np.array(data, dtype=np.float64)
+
+
+def resample_kappa(kappa: np.ndarray, in_pixel_arcmin: float, out_pixel_arcmin: float) -> np.ndarray:
+    """Resample a map to another pixel scale, keeping its angular extent (pixel means where coarsening).
+
+    Coarsening by an integer factor is a block average (exact pixel integration); the remaining
+    non-integer factor (or any refinement) is linear interpolation (``scipy.ndimage.zoom``, order 1,
+    ``grid_mode=True`` so pixel edges align).
+    """
+    from scipy import ndimage
+
+    kappa = np.asarray(kappa, dtype=np.float64)
+    ratio = out_pixel_arcmin / in_pixel_arcmin
+    k = int(np.floor(ratio + 1e-6))
+    if k >= 2:
+        ny, nx = (kappa.shape[0] // k) * k, (kappa.shape[1] // k) * k
+        y0, x0 = (kappa.shape[0] - ny) // 2, (kappa.shape[1] - nx) // 2
+        kappa = kappa[y0 : y0 + ny, x0 : x0 + nx].reshape(ny // k, k, nx // k, k).mean(axis=(1, 3))
+        ratio /= k
+    if abs(ratio - 1.0) > 1e-6:
+        kappa = ndimage.zoom(kappa, 1.0 / ratio, order=1, grid_mode=True, mode="nearest")
+    return kappa
+
+
+def prepare_user_kappa(kappa: np.ndarray, in_pixel_arcmin: float, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """A user map on the survey's pixel, at least ``map_size`` per side, and its 1/0 map of real data.
+
+    Non-finite pixels are set to 0 and marked as no data; a map smaller than ``map_size`` is zero-padded
+    (centred) and the padding marked as no data.
+    """
+    size = config.survey.map_size
+    kappa = resample_kappa(kappa, in_pixel_arcmin, config.survey.pixel_arcmin)
+    valid = np.isfinite(kappa)
+    kappa = np.where(valid, kappa, 0.0)
+    pad_y, pad_x = max(size - kappa.shape[0], 0), max(size - kappa.shape[1], 0)
+    if pad_y or pad_x:
+        widths = ((pad_y // 2, pad_y - pad_y // 2), (pad_x // 2, pad_x - pad_x // 2))
+        kappa = np.pad(kappa, widths)
+        valid = np.pad(valid, widths)
+    return kappa, valid.astype(np.float64)
+
+
+def user_sample(item: KappaInput, config: Config, seed: int) -> tuple[dict[str, np.ndarray], dict]:
+    """A sample from a user convergence map: the survey effects of ``config`` with ``seed``."""
+    kappa, valid = prepare_user_kappa(read_kappa_input(item), item.pixel_arcmin, config)
+    size = (config.survey.map_size,) * 2
+    maps = apply_survey(kappa, config, seed, periodic=False, observed=cut_center(valid, size))
+    return maps, {"n_halos": 0, "masked_fraction": float(1.0 - maps["mask"].mean())}
+
+
+def _kappa_from_config(config: Config, n_inputs: int) -> Config:
+    """The configuration recorded for a store of ``n_inputs`` user maps (sizes set from the inputs)."""
+    total = config.sim.n_samples + config.sim.n_test
+    n_test = int(round(n_inputs * config.sim.n_test / total)) if total > 0 else 0
+    return config.updated(sim={"n_samples": n_inputs - n_test, "n_test": n_test})
+
+
+# ---- the store ----------------------------------------------------------------------------------
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(set(a) | set(b))
+        return [d for k in keys for d in _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)]
+    return [] if a == b else [f"{prefix}: {a!r} (store) vs {b!r} (now)"]
+
+
+def _create_layout(path: Path, config: Config, source: dict) -> zarr.Group:
+    size = config.survey.map_size
+    sizes = split_sizes(config)
+    seeds = all_seeds(config)
+    meta = {
+        "format": FORMAT_VERSION,
+        "version": __version__,
+        "config": config.to_dict(),
+        "source": source,
+        "splits": sizes,
+        "fields": list(MAP_FIELDS),
+        "seed_rule": SEED_RULE,
+        "run_id": uuid.uuid4().hex,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "layout_complete": False,
+    }
+    root = zarr.open_group(str(path), mode="w", zarr_format=3, attributes={"miu2net": meta})
+    for split in SPLITS:
+        n = sizes[split]
+        group = root.create_group(split, attributes={"seeds": [int(s) for s in seeds[split]]})
+        for name in MAP_FIELDS:
+            group.create_array(name, shape=(n, size, size), chunks=(1, size, size), dtype="float32", fill_value=0.0)
+        for name, dtype in SCALARS.items():
+            chunks = (max(n, 1),) if name == "seed" else (1,)
+            group.create_array(name, shape=(n,), chunks=chunks, dtype=dtype, fill_value=False if dtype == "bool" else 0)
+        if n:
+            group["seed"][:] = seeds[split]
+    root.attrs["miu2net"] = {**meta, "layout_complete": True}
+    return root
+
+
+def _open_for_writing(path: Path, config: Config, source: dict) -> zarr.Group:
+    """Open the store to resume it (same config and source) or create it; refuse anything else."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path}: exists and is not a directory (a Zarr store)")
+    if path.is_dir() and any(path.iterdir()):
+        try:
+            root = zarr.open_group(str(path), mode="r+")
+            meta = dict(root.attrs).get("miu2net")
+        except Exception:
+            meta = None
+        if meta is None:
+            raise InputError(f"{path}: exists and is not a miu2net dataset; choose another --out")
+        if not meta.get("layout_complete"):
+            return _create_layout(path, config, source)  # killed while laying out: nothing was generated
+        differences = _diff(meta.get("config"), config.to_dict()) + _diff(meta.get("source"), source)
+        if differences:
+            raise InputError(
+                f"{path}: was made with a different configuration; refusing to resume into it. Differences:\n  "
+                + "\n  ".join(differences[:20])
+                + "\nUse a new --out, or the original options."
+            )
+        return root
+    return _create_layout(path, config, source)
+
+
+def _read_flags(array: zarr.Array) -> np.ndarray:
+    """``done`` flags; a flag chunk that cannot be read (a write cut short) counts as not done."""
+    try:
+        return np.asarray(array[:], dtype=bool)
+    except Exception:
+        out = np.zeros(array.shape[0], dtype=bool)
+        for i in range(array.shape[0]):
+            try:
+                out[i] = bool(array[i])
+            except Exception:
+                out[i] = False
+        return out
+
+
+def completion(path: str | Path) -> dict[str, tuple[int, int]]:
+    """``{split: (done, total)}`` of a store."""
+    root = _open_read(Path(path))
+    return {s: (int(_read_flags(root[s]["done"]).sum()), int(root[s]["done"].shape[0])) for s in SPLITS}
+
+
+# ---- workers ------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _arrays(path: str, run_id: str) -> dict[str, dict[str, zarr.Array]]:
+    root = zarr.open_group(path, mode="r+")
+    return {s: {name: root[s][name] for name in (*MAP_FIELDS, *SCALARS)} for s in SPLITS}
+
+
+@lru_cache(maxsize=4)
+def _config(config_json: str) -> Config:
+    return Config.model_validate_json(config_json)
+
+
+def generate_items(path: str, run_id: str, config_json: str, items: list[tuple]) -> int:
+    """Generate and write samples ``(split, index, seed, kappa_input_or_None)``; returns how many.
+
+    Writes each sample's maps and scalars, then its ``done`` flag (see the module docstring). Runs in a
+    Dask worker or in this process.
+    """
+    config = _config(config_json)
+    arrays = _arrays(path, run_id)
+    for split, index, seed, item in items:
+        if item is None:
+            maps, info = simulate_sample_with_info(config, int(seed))
+        else:
+            maps, info = user_sample(KappaInput(*item), config, int(seed))
+        out = arrays[split]
+        for name in MAP_FIELDS:
+            out[name][index] = maps[name]
+        out["n_halos"][index] = info["n_halos"]
+        out["masked_fraction"][index] = info["masked_fraction"]
+        out["done"][index] = True
+    return len(items)
+
+
+def _batches(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class GenerationReport:
+    """What a call of :func:`create_dataset` did."""
+
+    path: str
+    generated: int
+    already_done: int
+    total: int
+    seconds: float
+    splits: dict
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.generated / self.seconds if self.seconds > 0 else float("nan")
+
+
+def create_dataset(
+    out: str | Path,
+    config: Config,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    kappa_from: str | Path | None = None,
+    kappa_pixel_arcmin: float | None = None,
+    batch_size: int = 4,
+    progress: bool = True,
+    console: Any = None,
+) -> GenerationReport:
+    """Write (or complete) the Zarr dataset of ``config`` at ``out``.
+
+    Args:
+        out: store path (a folder); created, or resumed when it holds an unfinished run of the same
+            configuration.
+        config: the full configuration (survey, sim); ``sim.n_samples`` and ``sim.n_test`` give the
+            split sizes (for ``kappa_from`` they are set from the number of input maps).
+        scheduler: ``None`` for a local cluster of ``workers`` processes; ``"sync"`` to run here
+            without Dask; otherwise the address of a running Dask scheduler (``tcp://host:8786``).
+        workers: local worker processes (default 2); ignored with a scheduler address.
+        kappa_from: folder of user convergence maps to use instead of simulated truth.
+        kappa_pixel_arcmin: their pixel scale (overrides the files' PIXSCALE/WCS; needed for .npy).
+        batch_size: samples per Dask task.
+        progress: show a rich progress bar.
+        console: a ``rich.console.Console`` to draw on (default: stderr).
+
+    Returns:
+        A :class:`GenerationReport`.
+
+    With a local cluster the workers are spawned processes: a script calling this must guard its entry
+    point with ``if __name__ == "__main__":`` (the ``miu2net`` command does).
+    """
+    path = Path(out)
+    if kappa_from is not None:
+        inputs = list_kappa_inputs(kappa_from, pixel_arcmin=kappa_pixel_arcmin)
+        config = _kappa_from_config(config, len(inputs))
+        source = {"kind": "kappa_from", "dir": str(Path(kappa_from).resolve()), "pixel_arcmin": kappa_pixel_arcmin,
+                  "inputs": [[i.path, i.plane, i.pixel_arcmin] for i in inputs]}
+    else:
+        inputs = None
+        source = {"kind": "simulated"}
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be >= 1; got {workers}")
+    root = _open_for_writing(path, config, source)
+    meta = dict(root.attrs)["miu2net"]
+    sizes = split_sizes(config)
+    todo: list[tuple] = []
+    done_before = 0
+    offset = {"train": 0, "val": sizes["train"], "test": sizes["train"] + sizes["val"]}
+    for split in SPLITS:
+        flags = _read_flags(root[split]["done"])
+        done_before += int(flags.sum())
+        seeds = root[split]["seed"][:] if sizes[split] else np.zeros(0, np.int64)
+        for i in np.nonzero(~flags)[0]:
+            item = None
+            if inputs is not None:
+                k = inputs[offset[split] + int(i)]
+                item = (k.path, k.plane, k.pixel_arcmin)
+            todo.append((split, int(i), int(seeds[i]), item))
+    total = sum(sizes.values())
+    start = time.perf_counter()
+    args = (str(path.resolve()), meta["run_id"], config.to_json())
+    if todo:
+        _run(todo, args, scheduler=scheduler, workers=workers, batch_size=batch_size, progress=progress,
+             console=console, already=done_before, total=total)
+    seconds = time.perf_counter() - start
+    missing = {s: int((~_read_flags(root[s]["done"])).sum()) for s in SPLITS}
+    if any(missing.values()):
+        raise RuntimeError(f"{path}: generation finished with samples missing: {missing}; rerun to complete")
+    return GenerationReport(str(path), len(todo), done_before, total, seconds, sizes)
+
+
+def _run(todo: list, args: tuple, *, scheduler: str | None, workers: int | None, batch_size: int,
+         progress: bool, console: Any, already: int, total: int) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("[bold]simulate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
+        task = bar.add_task("simulate", total=total, completed=already)
+        if scheduler == "sync":
+            for batch in _batches(todo, batch_size):
+                bar.advance(task, generate_items(*args, batch))
+            return
+        from distributed import Client, LocalCluster, as_completed
+
+        if scheduler:
+            try:
+                client = Client(scheduler, timeout="20s")
+            except Exception as exc:
+                raise InputError(f"cannot connect to the Dask scheduler at {scheduler!r} ({exc})") from None
+            cluster = None
+        else:
+            import logging
+
+            cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
+            client = Client(cluster)
+        try:
+            futures = [client.submit(generate_items, *args, batch, pure=False) for batch in _batches(todo, batch_size)]
+            for future in as_completed(futures):
+                bar.advance(task, future.result())
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+
+def _open_read(path: Path) -> zarr.Group:
+    if not path.exists():
+        raise InputError(f"{path}: no such dataset")
+    try:
+        root = zarr.open_group(str(path), mode="r")
+        meta = dict(root.attrs).get("miu2net")
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable Zarr store ({exc})") from None
+    if not meta or not meta.get("layout_complete"):
+        raise InputError(f"{path}: not a (complete) miu2net dataset")
+    return root
+
+
+class SimDataset:
+    """Lazy, random-access reader of one split of a dataset; picklable (e.g. for DataLoader workers).
+
+    ``dataset[i]`` reads sample ``i`` only (one chunk per field) and returns a dict of float32 NumPy
+    maps ``[y, x]`` (keys: ``fields``, default all of :data:`MAP_FIELDS`). Nothing is loaded at
+    construction beyond the attributes (and the ``done`` flags when ``require_complete``).
+
+    Args:
+        path: the Zarr store.
+        split: ``train``, ``val`` or ``test``.
+        fields: which maps to return.
+        require_complete: refuse a split with samples not yet generated (resume the run first).
+    """
+
+    def __init__(self, path: str | Path, split: str = "train", *, fields: Iterable[str] | None = None,
+                 require_complete: bool = True) -> None:
+        self.path = str(path)
+        if split not in SPLITS:
+            raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        self.split = split
+        self.fields = tuple(MAP_FIELDS if fields is None else fields)
+        unknown = [f for f in self.fields if f not in MAP_FIELDS]
+        if unknown:
+            raise InputError(f"unknown field(s) {', '.join(unknown)}; available: {', '.join(MAP_FIELDS)}")
+        root = _open_read(Path(path))
+        self.meta = dict(root.attrs)["miu2net"]
+        self._length = int(root[split]["done"].shape[0])
+        if require_complete:
+            missing = int((~_read_flags(root[split]["done"])).sum())
+            if missing:
+                raise InputError(f"{path}: split {split} has {missing} of {self._length} samples not generated; "
+                                 "rerun `miu2net simulate` with the same options to complete it")
+        self._group = None
+
+    @property
+    def config(self) -> Config:
+        return Config.model_validate(self.meta["config"])
+
+    @property
+    def pixel_arcmin(self) -> float:
+        return float(self.meta["config"]["survey"]["pixel_arcmin"])
+
+    def _arrays(self) -> zarr.Group:
+        if self._group is None:
+            self._group = zarr.open_group(self.path, mode="r")[self.split]
+        return self._group
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        index = int(index)
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError(f"index {index} out of range for split {self.split} of {self._length} samples")
+        group = self._arrays()
+        return {name: np.asarray(group[name][index]) for name in self.fields}
+
+    def info(self, index: int) -> dict:
+        """Scalars of sample ``index``: seed, n_halos, masked_fraction, done."""
+        group = self._arrays()
+        return {name: group[name][int(index)].item() for name in SCALARS}
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_group"] = None  # reopened lazily in the worker process
+        return state
+
+    def __repr__(self) -> str:
+        return f"SimDataset({self.path!r}, split={self.split!r}, n={self._length})"
+
+
+def read_config(path: str | Path) -> Config:
+    """The configuration a store was made with."""
+    return Config.model_validate(dict(_open_read(Path(path)).attrs)["miu2net"]["config"])
+
+
+def dumps_attrs(path: str | Path) -> str:
+    """The store's ``miu2net`` attributes as indented JSON (for display)."""
+    return json.dumps(dict(_open_read(Path(path)).attrs)["miu2net"], indent=2)
