@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from miu2net.evaluate import evaluate, markdown_table, write_report
+from miu2net.config import preset
 from miu2net.sims.fields import gaussian_field
-from miu2net.sims.observe import observe
+from miu2net.sims.simulate import apply_survey
 
 
 def _cl(ell):
@@ -15,10 +16,11 @@ def _cl(ell):
 
 
 def _samples(n, rng, noise=True):
-    for _ in range(n):
-        kappa = gaussian_field((64, 64), 1.0, _cl, rng, box_factor=2)
-        shear = observe(kappa, pixel_arcmin=1.0, rng=rng, n_gal_arcmin2=1e8 if not noise else 30.0)
-        yield {"kappa": kappa, "g1": shear.g1, "g2": shear.g2, "mask": shear.mask, "noise": shear.noise}
+    config = preset("csst").updated(survey={"map_size": 64, "pixel_arcmin": 1.0, "noise_model": "gaussian",
+                                            "n_gal_arcmin2": 30.0 if noise else 1e8, "mask": {"enabled": noise}})
+    for i in range(n):
+        kappa = gaussian_field((128, 128), 1.0, _cl, rng)  # a periodic box twice the map
+        yield apply_survey(kappa, config, i, periodic=True)
 
 
 def test_protocol_writes_every_product(tmp_path, rng):

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from miu2net.errors import InputError
-from miu2net.nn.losses import BinnedPowerSpectrum, MassMappingLoss, power_spectrum_torch, spectrum_bins
+from miu2net.nn.losses import BinnedPowerSpectrum, MassMappingLoss, power_spectrum_torch
+from miu2net.stats.spectra import spectrum_bins
 from miu2net.sims.fields import gaussian_field
 from miu2net.stats.spectra import ARCMIN_TO_RAD, power_spectrum
 

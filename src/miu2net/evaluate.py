@@ -61,6 +61,11 @@ def shear_of_sample(sample: dict, pixel_arcmin: float) -> ShearMap:
     return ShearMap(g1=sample["g1"], g2=sample["g2"], mask=mask, noise=noise, pixel_arcmin=pixel_arcmin)
 
 
+def method_name(label: str) -> str:
+    """The method behind a label: ``"ks:smoothed"`` runs ``ks`` (with that label's own options)."""
+    return label.split(":", 1)[0]
+
+
 def runnable_methods(
     methods: list[str], sample: dict, pixel_arcmin: float, method_options: dict[str, dict]
 ) -> tuple[list[str], dict[str, str]]:
@@ -73,7 +78,7 @@ def runnable_methods(
     usable, skipped = [], {}
     for name in methods:
         try:
-            reconstruct(shear, name, **method_options.get(name, {}))
+            reconstruct(shear, method_name(name), **method_options.get(name, {}))
             usable.append(name)
         except InputError as exc:
             skipped[name] = str(exc)
@@ -114,8 +119,9 @@ def evaluate(
     Args:
         samples: dicts with ``kappa`` (truth), ``g1``, ``g2``, ``mask`` and ``noise`` maps.
         pixel_arcmin: pixel side of the maps.
-        methods: names from :data:`miu2net.methods.METHODS`.
-        method_options: per-method keyword options.
+        methods: labels of methods: a name from :data:`miu2net.methods.METHODS`, or ``NAME:TAG`` to
+            run one method twice with different options (e.g. ``ks`` and ``ks:1arcmin``).
+        method_options: keyword options per label.
         smoothing_arcmin: Gaussian scales (standard deviation) for the smoothed RMSE; the largest is
             also the peak scale.
         n_examples: how many fields to keep for the side-by-side figure (the first few, plus the one
@@ -150,7 +156,7 @@ def evaluate(
         for m in methods:
             acc = accs[m]
             start = time.perf_counter()
-            out = reconstruct(shear, m, **method_options.get(m, {}))
+            out = reconstruct(shear, method_name(m), **method_options.get(m, {}))
             acc.seconds.append(time.perf_counter() - start)
             if "chi2dof" in out.meta:
                 acc.chi2.append(out.meta["chi2dof"])

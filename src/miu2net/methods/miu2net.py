@@ -26,38 +26,12 @@ from typing import Any
 import numpy as np
 
 from miu2net.errors import InputError
+from miu2net.tiles import feather, tile_starts
 from miu2net.maps import KappaMap, ShearMap
 
 DEFAULT_MODEL = "miu2net-csst-quick"
 #: Architectures each method accepts (a DeepMass model is not a MIU2Net one).
 FAMILIES = {"miu2net": ("u2net_small", "u2net_full"), "deepmass": ("deepmass",)}
-
-
-def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Start indices of tiles of ``tile`` pixels covering ``[0, size)``, overlapping by >= ``overlap``."""
-    if tile >= size:
-        return [0]
-    step = tile - overlap
-    if step <= 0:
-        raise InputError(f"tile overlap ({overlap}) must be smaller than the tile ({tile})")
-    return sorted(set(list(range(0, size - tile, step)) + [size - tile]))
-
-
-def _ramp(n: int, ramp: int, low: bool, high: bool) -> np.ndarray:
-    w = np.ones(n)
-    ramp = min(ramp, n // 2)
-    if ramp > 0:
-        r = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)
-        if low:
-            w[:ramp] = np.minimum(w[:ramp], r)
-        if high:
-            w[n - ramp:] = np.minimum(w[n - ramp:], r[::-1])
-    return w
-
-
-def feather(shape: tuple[int, int], overlap: int, *, y_inner: tuple[bool, bool], x_inner: tuple[bool, bool]) -> np.ndarray:
-    """Blending weight of a tile; ``*_inner`` say which of its (low, high) edges lie inside the map."""
-    return np.outer(_ramp(shape[0], overlap, *y_inner), _ramp(shape[1], overlap, *x_inner))
 
 
 def _resolve_device(device: str) -> Any:

@@ -26,7 +26,6 @@ computed in float32 (float64 for float64 input) whatever the autocast precision.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -34,43 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from miu2net.errors import InputError
-from miu2net.stats.spectra import ARCMIN_TO_RAD, default_ell_edges, ell_grid
-
-
-@dataclass(frozen=True)
-class SpectrumBins:
-    """Bin assignment of the FFT modes of a map, as :func:`miu2net.stats.spectra.cross_spectrum` does it.
-
-    Attributes:
-        ell_edges: bin edges (inverse radians); bins are ``[lo, hi)``.
-        index: flat indices (into the ``ny * nx`` FFT grid) of the modes used (ell > 0, inside the edges).
-        which: bin of each of those modes.
-        n_modes: modes per bin.
-        ell: mean :math:`|\\ell|` of each bin's modes.
-    """
-
-    ell_edges: np.ndarray
-    index: np.ndarray
-    which: np.ndarray
-    n_modes: np.ndarray
-    ell: np.ndarray
-
-
-def spectrum_bins(
-    shape: tuple[int, int], pixel_arcmin: float, *, ell_edges: np.ndarray | None = None, n_bins: int = 20
-) -> SpectrumBins:
-    """The modes and bins of the C_ell estimator for maps of ``shape`` (same edges and digitisation)."""
-    shape = (int(shape[0]), int(shape[1]))
-    edges = default_ell_edges(shape, pixel_arcmin, n_bins=n_bins) if ell_edges is None else np.asarray(ell_edges)
-    ell = ell_grid(shape, pixel_arcmin).ravel()
-    which = np.digitize(ell, edges) - 1
-    n_out = len(edges) - 1
-    valid = (which >= 0) & (which < n_out) & (ell > 0)
-    index = np.flatnonzero(valid)
-    n_modes = np.bincount(which[valid], minlength=n_out)[:n_out]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_ell = np.bincount(which[valid], weights=ell[valid], minlength=n_out)[:n_out] / n_modes
-    return SpectrumBins(ell_edges=edges, index=index, which=which[valid], n_modes=n_modes, ell=mean_ell)
+from miu2net.stats.spectra import ARCMIN_TO_RAD, spectrum_bins
 
 
 class BinnedPowerSpectrum(nn.Module):

@@ -62,6 +62,42 @@ def default_ell_edges(shape: tuple[int, int], pixel_arcmin: float, *, n_bins: in
     return np.array(edges)
 
 
+@dataclass(frozen=True)
+class SpectrumBins:
+    """Bin assignment of the FFT modes of a map, as :func:`miu2net.stats.spectra.cross_spectrum` does it.
+
+    Attributes:
+        ell_edges: bin edges (inverse radians); bins are ``[lo, hi)``.
+        index: flat indices (into the ``ny * nx`` FFT grid) of the modes used (ell > 0, inside the edges).
+        which: bin of each of those modes.
+        n_modes: modes per bin.
+        ell: mean :math:`|\\ell|` of each bin's modes.
+    """
+
+    ell_edges: np.ndarray
+    index: np.ndarray
+    which: np.ndarray
+    n_modes: np.ndarray
+    ell: np.ndarray
+
+
+def spectrum_bins(
+    shape: tuple[int, int], pixel_arcmin: float, *, ell_edges: np.ndarray | None = None, n_bins: int = 20
+) -> SpectrumBins:
+    """The modes and bins of the C_ell estimator for maps of ``shape`` (same edges and digitisation)."""
+    shape = (int(shape[0]), int(shape[1]))
+    edges = default_ell_edges(shape, pixel_arcmin, n_bins=n_bins) if ell_edges is None else np.asarray(ell_edges)
+    ell = ell_grid(shape, pixel_arcmin).ravel()
+    which = np.digitize(ell, edges) - 1
+    n_out = len(edges) - 1
+    valid = (which >= 0) & (which < n_out) & (ell > 0)
+    index = np.flatnonzero(valid)
+    n_modes = np.bincount(which[valid], minlength=n_out)[:n_out]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_ell = np.bincount(which[valid], weights=ell[valid], minlength=n_out)[:n_out] / n_modes
+    return SpectrumBins(ell_edges=edges, index=index, which=which[valid], n_modes=n_modes, ell=mean_ell)
+
+
 def cross_spectrum(
     map_a: np.ndarray,
     map_b: np.ndarray | None,
@@ -79,22 +115,16 @@ def cross_spectrum(
     if a.shape != b.shape:
         raise ValueError(f"maps differ in shape: {a.shape} vs {b.shape}")
     shape = a.shape[-2:]
-    edges = default_ell_edges(shape, pixel_arcmin, n_bins=n_bins) if ell_edges is None else np.asarray(ell_edges)
+    bins = spectrum_bins(shape, pixel_arcmin, ell_edges=ell_edges, n_bins=n_bins)
     d = pixel_arcmin * ARCMIN_TO_RAD
     area = shape[0] * shape[1] * d**2
     fa = np.fft.fft2(a) * d**2
     fb = fa if map_b is None else np.fft.fft2(b) * d**2
-    power = (fa * np.conj(fb)).real / area
-    power = power.reshape(-1, *shape).mean(axis=0)
-    ell = ell_grid(shape, pixel_arcmin)
-    which = np.digitize(ell.ravel(), edges) - 1
-    valid = (which >= 0) & (which < len(edges) - 1) & (ell.ravel() > 0)
-    n_bins_out = len(edges) - 1
-    n_modes = np.bincount(which[valid], minlength=n_bins_out)[:n_bins_out]
-    sum_ell = np.bincount(which[valid], weights=ell.ravel()[valid], minlength=n_bins_out)[:n_bins_out]
-    sum_cl = np.bincount(which[valid], weights=power.ravel()[valid], minlength=n_bins_out)[:n_bins_out]
+    power = ((fa * np.conj(fb)).real / area).reshape(-1, shape[0] * shape[1]).mean(axis=0)
+    n_out = len(bins.ell_edges) - 1
+    sum_cl = np.bincount(bins.which, weights=power[bins.index], minlength=n_out)[:n_out]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return Spectrum(ell=sum_ell / n_modes, cl=sum_cl / n_modes, n_modes=n_modes, ell_edges=edges)
+        return Spectrum(ell=bins.ell, cl=sum_cl / bins.n_modes, n_modes=bins.n_modes, ell_edges=bins.ell_edges)
 
 
 def power_spectrum(
@@ -108,14 +138,12 @@ def binned_model(
     cl_of_ell, shape: tuple[int, int], pixel_arcmin: float, ell_edges: np.ndarray
 ) -> np.ndarray:
     """The expectation of the estimator for a field of power ``cl_of_ell(ell)``: its mean over each bin's modes."""
-    ell = ell_grid(shape, pixel_arcmin).ravel()
-    which = np.digitize(ell, ell_edges) - 1
-    n = len(ell_edges) - 1
-    valid = (which >= 0) & (which < n) & (ell > 0)
-    counts = np.bincount(which[valid], minlength=n)[:n]
-    sums = np.bincount(which[valid], weights=cl_of_ell(ell[valid]), minlength=n)[:n]
+    bins = spectrum_bins(shape, pixel_arcmin, ell_edges=ell_edges)
+    ell = ell_grid(shape, pixel_arcmin).ravel()[bins.index]
+    n_out = len(bins.ell_edges) - 1
+    sums = np.bincount(bins.which, weights=cl_of_ell(ell), minlength=n_out)[:n_out]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return sums / counts
+        return sums / bins.n_modes
 
 
 def correlation_coefficient(

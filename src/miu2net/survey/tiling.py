@@ -2,9 +2,8 @@
 
 Tiles of ``tile`` x ``tile`` pixels start every ``tile - overlap`` pixels (the last one flush with the
 map's edge). Each tile's unknown mass sheet is fixed by matching neighbouring tiles over their overlaps
-(least squares). Each tile's result is weighted by a feather that rises as a raised cosine across
-the ``overlap`` from each tile edge that lies inside the map (edges on the map's border keep
-full weight), and the blended map is the weighted mean. Tiles run in parallel with Dask (threads by
+(least squares). Each tile's result is weighted by the feather of :mod:`miu2net.tiles` and the
+blended map is the weighted mean. Tiles run in parallel with Dask (threads by
 default, or an existing distributed cluster through ``scheduler``).
 """
 
@@ -16,35 +15,7 @@ import numpy as np
 
 from miu2net.errors import InputError
 from miu2net.maps import KappaMap, ShearMap
-
-
-def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Start indices of tiles covering ``[0, size)``; consecutive tiles overlap by at least ``overlap``."""
-    if tile >= size:
-        return [0]
-    step = tile - overlap
-    if step <= 0:
-        raise InputError(f"tile overlap ({overlap}) must be smaller than the tile ({tile})")
-    starts = list(range(0, size - tile, step)) + [size - tile]
-    return sorted(set(starts))
-
-
-def _ramp(n: int, ramp: int, low_edge: bool, high_edge: bool) -> np.ndarray:
-    w = np.ones(n)
-    if ramp <= 0:
-        return w
-    r = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)
-    if low_edge:
-        w[:ramp] = r
-    if high_edge:
-        w[-ramp:] = r[::-1]
-    return w
-
-
-def feather(tile: int, overlap: int, *, y_edges: tuple[bool, bool], x_edges: tuple[bool, bool]) -> np.ndarray:
-    """Blending weight of one tile; ``*_edges`` say which of its (low, high) edges lie inside the map."""
-    ramp = max(overlap, 1)
-    return np.outer(_ramp(tile, ramp, *y_edges), _ramp(tile, ramp, *x_edges))
+from miu2net.tiles import feather, tile_starts
 
 
 def _sheet_offsets(places: list[tuple[int, int]], maps: list[np.ndarray], size: int) -> np.ndarray:
@@ -119,7 +90,7 @@ def reconstruct_tiled(
     offsets = _sheet_offsets(places, [k.kappa_e for k in results], size)
     acc_e, acc_b, acc_w = np.zeros((ny, nx)), np.zeros((ny, nx)), np.zeros((ny, nx))
     for (y0, x0), kappa, offset in zip(places, results, offsets):
-        w = feather(size, overlap, y_edges=(y0 > 0, y0 + size < ny), x_edges=(x0 > 0, x0 + size < nx))
+        w = feather((size, size), overlap, y_inner=(y0 > 0, y0 + size < ny), x_inner=(x0 > 0, x0 + size < nx))
         sl = (slice(y0, y0 + size), slice(x0, x0 + size))
         acc_e[sl] += w * (kappa.kappa_e + offset)
         acc_b[sl] += w * kappa.kappa_b
