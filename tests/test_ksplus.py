@@ -14,6 +14,7 @@ from miu2net.physics.operators import ks93_forward, rotate_shear
 from miu2net.physics.shear import pixel_noise_sigma, reduced_shear
 from miu2net.sims.fields import gaussian_field
 from miu2net.stats.metrics import gaussian_smooth, rmse
+from nfw_helpers import nfw_kappa
 
 PIXEL = 0.41
 SIGMA_PIX = pixel_noise_sigma(shape_noise_sigma=0.4, n_gal_arcmin2=50.0, pixel_arcmin=PIXEL)
@@ -31,21 +32,6 @@ def cut_field(cl, seed: int, n: int = 256, box: int = 4):
     g1, g2 = ks93_forward(big)
     cut = slice((box - 1) * n // 2, (box + 1) * n // 2)
     return big[cut, cut], g1[cut, cut], g2[cut, cut], rng
-
-
-def nfw_kappa(shape, centre, r_s_pix, kappa_s, oversample=4):
-    """Projected NFW convergence (Bartelmann 1996), averaged over sub-pixels: 2 kappa_s (1 - F(x)) / (x^2 - 1)."""
-    offsets = (np.arange(oversample) + 0.5) / oversample - 0.5
-    y = np.arange(shape[0])[:, None, None, None] + offsets[None, None, :, None] - centre[0]
-    x = np.arange(shape[1])[None, :, None, None] + offsets[None, None, None, :] - centre[1]
-    r = np.hypot(y, x) / r_s_pix
-    f = np.ones_like(r)
-    inner, outer = r < 1 - 1e-6, r > 1 + 1e-6
-    f[inner] = np.arccosh(1 / r[inner]) / np.sqrt(1 - r[inner] ** 2)
-    f[outer] = np.arccos(1 / r[outer]) / np.sqrt(r[outer] ** 2 - 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kappa = np.where(inner | outer, 2 * kappa_s * (1 - f) / (r**2 - 1), 2 * kappa_s / 3)
-    return kappa.mean(axis=(2, 3))
 
 
 def test_equals_ks_on_a_complete_periodic_noise_free_field(cl):

@@ -52,14 +52,15 @@ PIXEL_RTOL = 1e-3
 NOISE_FACTOR = 1.25
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """Plain JSON types from NumPy scalars, tensors, paths and nested containers."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (np.integer,)):
         return int(value)
-    if isinstance(value, (np.floating,)):
+    if isinstance(value, (np.floating, float)):
         return float(value)
     if isinstance(value, torch.Tensor):
         return value.item() if value.numel() == 1 else value.tolist()
@@ -108,7 +109,7 @@ def save_model(
     if not getattr(model, "arch", None):
         raise InputError("the model has no registered architecture name; build it with create_model()")
     stem = _stem(path)
-    config = _jsonable({
+    config = jsonable({
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "arch": model.arch,

@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.plugins import TorchCheckpointIO
 
 from miu2net.errors import InputError
+from miu2net.nn.checkpoint import jsonable
 from miu2net.nn.config import TrainConfig
 from miu2net.nn.losses import MassMappingLoss
 from miu2net.nn.registry import create_model
@@ -163,22 +163,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         os.replace(tmp, path)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return float(value)
-    if isinstance(value, torch.Tensor):
-        return value.item() if value.numel() == 1 else value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 #: Options a resumed run must keep (they define the model, the data or the optimisation state).
 RESUME_FIXED = ("data", "arch", "arch_kwargs", "inputs", "out_channels", "batch_size", "lr", "weight_decay",
                 "schedule", "warmup_fraction", "final_lr_fraction", "loss", "normalisation", "seed", "augment",
@@ -202,7 +186,7 @@ def _prepare_run(config: TrainConfig, datamodule: Any) -> tuple[dict, dict]:
             raise InputError(f"{out}: cannot resume with different options ({detail}); resume with the "
                              "original options or choose a new --out")
         return run["arch_kwargs"], run["data"]
-    info = _jsonable(datamodule.info)
+    info = jsonable(datamodule.info)
     if info.get("pixel_arcmin") is None:
         raise InputError("the data set does not say its pixel scale (attribute pixel_arcmin)")
     arch_kwargs = dict(config.arch_kwargs)
@@ -216,7 +200,7 @@ def _prepare_run(config: TrainConfig, datamodule: Any) -> tuple[dict, dict]:
     run = {"arch": config.arch, "arch_kwargs": arch_kwargs, "data": info,
            "train_config": config.model_dump(mode="json")}
     tmp = run_file.with_name(f".{run_file.name}.{os.getpid()}.tmp")  # every DDP rank writes the same content
-    tmp.write_text(json.dumps(_jsonable(run), indent=2) + "\n")
+    tmp.write_text(json.dumps(jsonable(run), indent=2) + "\n")
     os.replace(tmp, run_file)
     return arch_kwargs, info
 
