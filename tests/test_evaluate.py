@@ -40,9 +40,12 @@ def test_protocol_writes_every_product(tmp_path, rng):
 
 def test_noiseless_unmasked_ks_is_nearly_perfect(rng):
     # Without noise, KS recovers the (mean-free) truth up to the field-edge effects of the cut box
-    # (zero padding loses the shear from beyond the field: 3-14 % of the power on a 64² map).
+    # (zero padding loses the shear from beyond the field: on a 64² map 3-9 % of the power above five
+    # times the fundamental mode, 20-40 % below it).
     report = evaluate(_samples(3, rng, noise=False), pixel_arcmin=1.0, methods=["ks"])
     entry = report["methods"]["ks"]
     assert entry["pearson_r"] > 0.9
     ratio = np.asarray(entry["cl_ratio"])
-    assert np.all(np.abs(ratio[2:] - 1) < 0.15)
+    ell_fund = 2 * np.pi / (64 * np.deg2rad(1 / 60))
+    beyond = np.asarray(report["ell"]) > 5 * ell_fund
+    assert np.all(np.abs(ratio[beyond] - 1) < 0.12)

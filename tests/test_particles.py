@@ -112,6 +112,25 @@ def test_gadget_round_trip_and_cli(tmp_path):
     assert png.stat().st_size > 5000
 
 
+def test_gadget_declared_units_are_used(tmp_path):
+    import h5py
+
+    path = tmp_path / "mpc.hdf5"
+    with h5py.File(path, "w") as f:
+        head = f.create_group("Header")
+        head.attrs["BoxSize"] = 100.0
+        head.attrs["HubbleParam"] = 0.7
+        head.attrs["MassTable"] = np.array([0, 2.0, 0, 0, 0, 0])
+        params = f.create_group("Parameters")
+        params.attrs["UnitLength_in_cm"] = 3.0856775814913673e24  # Mpc/h
+        params.attrs["UnitMass_in_g"] = 1.988409870698051e43  # 1e10 Msun/h
+        f.create_group("PartType1")["Coordinates"] = np.array([[10.0, 20.0, 30.0]])
+    back = read_particles(path)
+    assert back.box_size == pytest.approx(100.0)
+    np.testing.assert_allclose(back.positions, [[10.0, 20.0, 30.0]])
+    np.testing.assert_allclose(back.masses, [2e10], rtol=1e-9)
+
+
 def test_npz_npy_units(tmp_path):
     pos = np.array([[1.0, 2.0, 3.0], [2.0, 2.0, 2.0]])
     np.savez(tmp_path / "p.npz", pos=pos * 1000, mass=np.array([1.0, 2.0]))

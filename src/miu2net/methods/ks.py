@@ -2,7 +2,8 @@ r"""Kaiser-Squires (1993) inversion with optional Gaussian smoothing.
 
 :math:`\hat\kappa_E + i\hat\kappa_B = \hat D^*\hat g` on the grid (see :mod:`miu2net.physics.operators`),
 treating the reduced shear as the shear (the weak-lensing approximation) and masked pixels as zero
-shear. The result has zero mean (the mass sheet is unknown).
+shear. The mean is unknown (the mass sheet): the result has zero mean over the FFT grid, i.e. over the
+zero-padded grid twice the map's size with ``pad=True`` (so not exactly zero over the map itself).
 """
 
 from __future__ import annotations

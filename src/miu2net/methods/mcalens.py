@@ -66,7 +66,7 @@ def reconstruct(
     n_scales: int | None = None,
     first_detect_scale: int = 0,
     positive_peaks: bool = True,
-    b_mode_prior: float = 1.0,
+    b_mode_prior: float = 0.0,
     reduced_shear: bool = True,
     pad: bool = True,
     tol: float = 1e-4,
@@ -94,7 +94,8 @@ def reconstruct(
         positive_peaks: keep only positive E coefficients in the support and constrain the sparse
             component's E mode to be >= 0 (haloes are overdensities).
         b_mode_prior: the Gaussian component's B-mode prior power as a fraction of the E-mode C_ell
-            (dimensionless, as in :mod:`.wiener`; default 1).
+            (dimensionless, as in :mod:`.wiener`; default 0: kappa_E is the posterior mean and kappa_B
+            the Gaussian map of the 45-degree-rotated shear, a null test).
         reduced_shear: iterate gamma = g (1 - kappa_E) (reduced-shear correction); False takes g as gamma.
         pad: embed the map in an unobserved margin (grid twice the size) for the Gaussian component.
         tol: stop when ||kappa_new - kappa|| / ||kappa_new|| on the map falls below this (dimensionless).
@@ -178,6 +179,10 @@ def reconstruct(
         "wiener_tol": wiener_tol,
     }
     total = total.astype(np.complex128)
+    if b_mode_prior == 0:
+        # Null test as in the Wiener filter: the Gaussian map of the 45-degree-rotated shear is -kappa_B.
+        rotated = wiener.solve(1j * data, tol=wiener_tol, max_iter=WIENER_MAX_ITER)
+        total = total.real - 1j * grid.crop(rotated.kappa).real.astype(np.float64)
     return KappaMap(
         kappa_e=total.real.copy(),
         kappa_b=total.imag.copy(),

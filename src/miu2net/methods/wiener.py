@@ -366,7 +366,7 @@ def reconstruct(
     nz: tuple[np.ndarray, np.ndarray] | None = None,
     shape_noise_sigma: float = DEFAULT_SHAPE_NOISE_SIGMA,
     n_gal_arcmin2: float = DEFAULT_N_GAL_ARCMIN2,
-    b_mode_prior: float = 1.0,
+    b_mode_prior: float = 0.0,
     pad: bool = True,
     tol: float = 1e-5,
     max_iter: int = 500,
@@ -387,8 +387,11 @@ def reconstruct(
             0.28 per component); used only when ``shear.noise`` is None.
         n_gal_arcmin2: source density in galaxies per arcmin² (default 50); used only when
             ``shear.noise`` is None.
-        b_mode_prior: B-mode prior power as a fraction of the E-mode C_ell (dimensionless, default 1:
-            kappa_B is Wiener-filtered like kappa_E and serves as a null test; 0: no B modes, kappa_B = 0).
+        b_mode_prior: B-mode prior power as a fraction of the E-mode C_ell (dimensionless). Default 0:
+            lensing makes no B modes, so kappa_E is the true posterior mean, and kappa_B (the null test)
+            is the Wiener map of the 45-degree-rotated shear (a second solve, twice the cost). A value
+            > 0 solves E and B jointly with that B prior; with masks E and B then share the data and
+            kappa_E is biased low (by about 5 % in amplitude at 1, csst-small with masks).
         pad: embed the map in an unobserved margin (grid twice the size) so the field is a cut of a
             larger sky; False treats the map as periodic.
         tol: relative residual ||r||/||b|| of the conjugate-gradient solve at which to stop (dimensionless).
@@ -406,15 +409,25 @@ def reconstruct(
         shear, grid, shape_noise_sigma=shape_noise_sigma, n_gal_arcmin2=n_gal_arcmin2
     )
     solver = WienerSolver(grid, weights, cl_of_ell, b_mode_prior=b_mode_prior)
-    result = solver.solve(shear_data(shear, grid), tol=tol, max_iter=max_iter)
-    if not result.converged:
-        warnings.warn(
-            f"Wiener filter: conjugate gradient stopped at max_iter={max_iter} with relative residual "
-            f"{result.residual:.2e} > tol={tol:g}; raise max_iter or tol",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+    data = shear_data(shear, grid)
+    result = solver.solve(data, tol=tol, max_iter=max_iter)
+    results = [result]
     kappa = grid.crop(result.kappa)
+    if b_mode_prior == 0:
+        # The posterior mean of a pure-E field has no B mode; for a null test, kappa_B is the E-mode
+        # Wiener map of the shear rotated by 45 degrees (gamma -> i gamma), which carries the data's B
+        # modes into E: kappa_E(rotated) = -kappa_B.
+        rotated = solver.solve(1j * data, tol=tol, max_iter=max_iter)
+        results.append(rotated)
+        kappa = kappa.real - 1j * grid.crop(rotated.kappa).real
+    for res in results:
+        if not res.converged:
+            warnings.warn(
+                f"Wiener filter: conjugate gradient stopped at max_iter={max_iter} with relative residual "
+                f"{res.residual:.2e} > tol={tol:g}; raise max_iter or tol",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     options = {
         "signal": signal,
         "noise": noise,

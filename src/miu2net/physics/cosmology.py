@@ -22,10 +22,11 @@ def planck18(*, transfer_function: str = "boltzmann_camb", nonlinear: str = "hal
 
 
 def _single_plane_tracer(cosmo: ccl.Cosmology, z_source: float, n_chi: int = 1024) -> ccl.Tracer:
-    r"""Lensing tracer of sources on one plane: :math:`W(\chi) = \frac32 \Omega_m H_0^2 \chi (1-\chi/\chi_s)/a`.
+    r"""Convergence tracer of sources on one plane: :math:`W(\chi) = \frac32 \Omega_m H_0^2 \chi (1-\chi/\chi_s)/a`.
 
-    pyccl's WeakLensingTracer wants a smooth n(z); a delta function is written here as its own kernel,
-    with the same angular factors (``der_bessel=-1, der_angles=2``) as pyccl's lensing tracer.
+    pyccl's WeakLensingTracer wants a smooth n(z); a delta function is written here as its own kernel.
+    ``der_angles=1`` gives the convergence's angular factor :math:`\ell(\ell+1)/(\ell+1/2)^2` (pyccl's
+    shear tracer uses ``der_angles=2``, which differs by 2 % at ell = 10 and < 0.1 % above ell = 50).
     """
     chi_s = ccl.comoving_radial_distance(cosmo, 1.0 / (1.0 + z_source))
     chi = np.linspace(0.0, chi_s, n_chi)
@@ -34,7 +35,7 @@ def _single_plane_tracer(cosmo: ccl.Cosmology, z_source: float, n_chi: int = 102
     omega_m = cosmo["Omega_c"] + cosmo["Omega_b"]
     kernel = 1.5 * h0_over_c**2 * omega_m * chi * (1.0 - chi / chi_s) / a
     tracer = ccl.Tracer()
-    tracer.add_tracer(cosmo, kernel=(chi, kernel), der_bessel=-1, der_angles=2)
+    tracer.add_tracer(cosmo, kernel=(chi, kernel), der_bessel=-1, der_angles=1)
     return tracer
 
 

@@ -96,8 +96,9 @@ def ks93_inverse(gamma1: Any, gamma2: Any, *, pad: bool = False) -> tuple[Any, A
         pad: zero-pad to twice the size before the FFT (no periodic wrap-around).
 
     Returns:
-        ``(kappa_E, kappa_B)``: the E mode (the convergence, with zero mean, as the
-        :math:`\ell = 0` mode is set to 0) and the B mode (zero for shear made by any real kappa).
+        ``(kappa_E, kappa_B)``: the E mode (the convergence, with zero mean over the FFT grid, as the
+        :math:`\ell = 0` mode is set to 0; with ``pad`` that grid is the padded one, so the mean over the
+        map itself need not vanish) and the B mode (zero for shear made by any real kappa).
     """
     if _is_torch(gamma1):
         import torch

@@ -12,12 +12,15 @@ along the line of sight (the thin-lens approximation at ``z_lens``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from miu2net.errors import InputError
+
+log = logging.getLogger(__name__)
 
 AXES = {"x": (1, 2), "y": (2, 0), "z": (0, 1)}  # projection axis -> (map x, map y) particle axes
 ARCMIN_PER_RAD = 180.0 * 60.0 / np.pi
@@ -52,7 +55,8 @@ def read_particles(
         path: the snapshot. HDF5: every ``PartType*`` group with ``Coordinates`` and ``Masses`` (or the
             header's ``MassTable``). SWIFT files (with a ``Units`` group) are converted from their cgs
             units to Mpc/h and Msun/h with the file's ``h``. ``.npy``: an ``[N, 3]`` array of positions.
-        length_unit: ``auto`` (Gadget: kpc/h; SWIFT: from the file; npy/npz: Mpc/h), ``Mpc/h``,
+        length_unit: ``auto`` (Gadget layout: ``UnitLength_in_cm`` of the Header or Parameters attributes,
+            else kpc/h with a warning; SWIFT: from its Units group; npy/npz: Mpc/h), ``Mpc/h``,
             ``kpc/h`` or ``Mpc`` (needs ``hubble``).
         mass_unit: ``auto`` (Gadget: 1e10 Msun/h; npz: Msun/h), ``Msun/h``, ``1e10Msun/h`` or ``Msun``.
         particle_mass: mass of every particle (in ``mass_unit``) when the file holds none.
@@ -135,8 +139,23 @@ def _read_hdf5(path: Path, length_unit: str, mass_unit: str, particle_mass: floa
             scale_l = l_cgs / CM_PER_MPC * h
             scale_m = m_cgs / G_PER_MSUN * h if mass_unit == "auto" else _mass_scale(mass_unit, "Msun/h", h)
         else:
-            scale_l = (GADGET_LENGTH_MPC_H if length_unit == "auto" else _length_scale(length_unit, "Mpc/h", h))
-            scale_m = (GADGET_MASS_MSUN_H if mass_unit == "auto" else _mass_scale(mass_unit, "Msun/h", h))
+            # Gadget-4, Arepo and TNG state their units (cgs per internal unit, in h^-1 units) in the
+            # Header or Parameters attributes; older Gadget files do not: then kpc/h and 1e10 Msun/h.
+            declared = {**(dict(f["Parameters"].attrs) if "Parameters" in f else {}), **header}
+            l_cgs, m_cgs = declared.get("UnitLength_in_cm"), declared.get("UnitMass_in_g")
+            if length_unit == "auto":
+                if l_cgs is not None:
+                    scale_l = float(np.atleast_1d(l_cgs)[0]) / CM_PER_MPC
+                else:
+                    log.warning("%s: no UnitLength_in_cm in the file: lengths taken as Gadget's kpc/h "
+                                "(give --length-unit otherwise)", path)
+                    scale_l = GADGET_LENGTH_MPC_H
+            else:
+                scale_l = _length_scale(length_unit, "Mpc/h", h)
+            if mass_unit == "auto":
+                scale_m = float(np.atleast_1d(m_cgs)[0]) / G_PER_MSUN if m_cgs is not None else GADGET_MASS_MSUN_H
+            else:
+                scale_m = _mass_scale(mass_unit, "Msun/h", h)
         mass_table = np.atleast_1d(header.get("MassTable", np.zeros(6)))
         positions, masses = [], []
         groups = sorted(k for k in f.keys() if k.startswith("PartType"))
@@ -238,6 +257,8 @@ def project_kappa(
         raise InputError(f"npix must be >= 8; got {npix}")
     cosmo = planck18() if cosmo is None else cosmo
     h = cosmo["h"]
+    if particles.redshift is not None and abs(particles.redshift - z_lens) > 0.05 * (1 + z_lens):
+        log.warning("the snapshot is at z = %.3g but is projected as a lens at z = %.3g", particles.redshift, z_lens)
     pos = particles.positions
     periodic = particles.box_size is not None and box is None and origin is None
     if box is None:
@@ -346,6 +367,8 @@ def write_gadget_hdf5(particles: Particles, path: str | Path, *, hubble: float) 
             head.attrs["NumPart_Total"] = np.array([0, n, 0, 0, 0, 0], dtype=np.uint32)
             head.attrs["MassTable"] = np.zeros(6)
             head.attrs["HubbleParam"] = hubble
+            head.attrs["UnitLength_in_cm"] = GADGET_LENGTH_MPC_H * CM_PER_MPC
+            head.attrs["UnitMass_in_g"] = GADGET_MASS_MSUN_H * G_PER_MSUN
             head.attrs["Redshift"] = particles.redshift or 0.0
             if particles.box_size:
                 head.attrs["BoxSize"] = particles.box_size / GADGET_LENGTH_MPC_H

@@ -53,7 +53,9 @@ def default_ell_edges(shape: tuple[int, int], pixel_arcmin: float, *, n_bins: in
     d = pixel_arcmin * ARCMIN_TO_RAD
     ell_fund = 2 * np.pi / (max(shape) * d)
     ell_max = np.pi / d
-    edges = [ell_fund]
+    # The first edge sits just below the fundamental mode: 2 pi fftfreq can round a hair below
+    # 2 pi / L, and the fundamental modes must not fall out of the first bin.
+    edges = [ell_fund * (1 - 1e-9)]
     for edge in np.geomspace(ell_fund, ell_max, n_bins + 1)[1:]:
         if edge - edges[-1] >= ell_fund or edge == ell_max:
             edges.append(edge)

@@ -8,9 +8,10 @@ a point at position angle :math:`\phi` (from east towards north) is
 on reading so that the catalogue matches this convention (e.g. a catalogue whose e2 is defined in a
 (west, north) frame needs ``flip_e2``). A synthetic NFW halo proves the convention in the tests.
 
-Calibration: :math:`e = (e_{\rm obs} - c)/(1 + m)` per galaxy when ``m``, ``c1``, ``c2`` columns are given
-(the multiplicative bias is applied per galaxy, which is unbiased only on average; see the note on
-averaging ``1 + m`` in the bin in :func:`miu2net.survey.grid.bin_catalogue`).
+Calibration: :math:`e = (e_{\rm obs} - c)/(1 + m)` per galaxy when ``m``, ``c1``, ``c2`` columns are given.
+Dividing each galaxy by its own :math:`1 + m` is unbiased but noisier than dividing a bin's mean
+ellipticity by the bin's mean :math:`1 + m` (as DES and KiDS do); the per-galaxy form is kept so that
+the calibrated ellipticities can be rotated for noise realisations. Later work: bin-averaged responses.
 """
 
 from __future__ import annotations
