@@ -102,6 +102,8 @@ def reconstruct(
     tile_overlap: Annotated[int, typer.Option(help="Overlap of neighbouring tiles, pixels.")] = 32,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address for the tiles.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the noise realisations.")] = 0,
+    coverage: Annotated[Optional[float], typer.Option(
+        help="Calibrated miu2net models: probability content of KAPPA_E ± SIGMA [0.68].")] = None,
 ) -> None:
     """Reconstruct a convergence map from gridded shear or a catalogue; write FITS (and PNG)."""
     from rich.progress import Progress
@@ -114,6 +116,10 @@ def reconstruct(
         if method != "ks":
             raise InputError("--smooth applies to --method ks; other methods take their own --option")
         options["smooth_arcmin"] = smooth
+    if coverage is not None:
+        if method not in ("miu2net", "deepmass"):
+            raise InputError("--coverage applies to a calibrated network (--method miu2net)")
+        options["coverage"] = coverage
     columns = {"ra": ra_col, "dec": dec_col, "e1": e1_col, "e2": e2_col, "weight": weight_col,
                "m": m_col, "c1": c1_col, "c2": c2_col}
     catalogue = CatalogueOptions(
@@ -252,11 +258,12 @@ def evaluate(
 def _register_commands() -> None:
     """Commands defined in their own modules (simulation, training, models)."""
     from miu2net.cli_sims import show_command, simulate_command
-    from miu2net.cli_train import export_onnx_command, models_list_command, train_command
+    from miu2net.cli_train import calibrate_command, export_onnx_command, models_list_command, train_command
 
     app.command("simulate")(user_errors(simulate_command))
     app.command("show")(user_errors(show_command))
     app.command("train")(train_command)
+    app.command("calibrate")(calibrate_command)
     models = typer.Typer(help="Trained models and architectures.", no_args_is_help=True)
     app.add_typer(models, name="models")
     models.command("list")(models_list_command)

@@ -1,6 +1,7 @@
 """Typer commands for training and models, to be registered on the ``miu2net`` app by :mod:`miu2net.cli`::
 
     app.command("train")(train_command)
+    app.command("calibrate")(calibrate_command)
     models = typer.Typer(help="Trained models and architectures."); app.add_typer(models, name="models")
     models.command("list")(models_list_command)
     models.command("export-onnx")(export_onnx_command)
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -66,6 +67,12 @@ def train_command(
     freq_weight: Annotated[Optional[float], typer.Option(help="Weight of the power-spectrum loss term (default: 0.1).")] = None,
     ell_max: Annotated[Optional[float], typer.Option(help="Largest ell (1/rad) in the power-spectrum loss (default: Nyquist).")] = None,
     fresh_noise: Annotated[Optional[bool], typer.Option("--fresh-noise/--fixed-noise", help="New noise realisations each epoch (default: fixed).")] = None,
+    stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Train on maps simulated on the fly at random depths (--data then only validates).")] = None,
+    steps_per_epoch: Annotated[Optional[int], typer.Option(help="--stream: batches per epoch (default: 500).")] = None,
+    n_gal_range: Annotated[Optional[str], typer.Option(help="--stream: source density range MIN,MAX per arcmin^2, log-uniform (default: 5,100).")] = None,
+    sim_config: Annotated[Optional[Path], typer.Option(help="--stream: survey/sim YAML or TOML (default: the --data store's configuration).")] = None,
+    spread_loss: Annotated[Optional[str], typer.Option(help="Per-pixel spread output: none or gaussian_nll (sets --out-channels 2) (default: none).")] = None,
+    noise_encoding: Annotated[Optional[str], typer.Option(help="Noise channel: log or inverse (default: log).")] = None,
     augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="Random rotations and flips (default: augment).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Global seed (default: 0).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoints/last.ckpt.")] = False,
@@ -81,8 +88,24 @@ def train_command(
              "weight_decay": weight_decay, "schedule": schedule, "accelerator": accelerator, "devices": devices,
              "num_nodes": num_nodes, "strategy": strategy, "precision": precision, "num_workers": workers,
              "patience": patience, "out_channels": out_channels, "fresh_noise": fresh_noise, "augment": augment,
-             "seed": seed}
+             "seed": seed, "noise_encoding": noise_encoding}
     options.update({k: v for k, v in flags.items() if v is not None})
+    file_stream = options.pop("stream", None)  # a mapping of stream options, true, false or absent
+    stream_options = dict(file_stream) if isinstance(file_stream, dict) else {}
+    stream_flags = {"steps_per_epoch": steps_per_epoch, "sim_config": sim_config,
+                    "n_gal_arcmin2": None if n_gal_range is None else _parse_range(n_gal_range, "--n-gal-range")}
+    stream_options.update({k: v for k, v in stream_flags.items() if v is not None})
+    if stream is None:
+        stream = bool(file_stream is not None and file_stream is not False) or any(
+            v is not None for v in stream_flags.values())
+    if stream:
+        options["stream"] = stream_options
+    elif any(v is not None for v in stream_flags.values()):
+        raise InputError("--steps-per-epoch, --n-gal-range and --sim-config apply to --stream")
+    if spread_loss is not None:
+        loss["spread"] = spread_loss
+    if loss.get("spread", "none") != "none":
+        options.setdefault("out_channels", 2)
     if inputs is not None:
         options["inputs"] = tuple(c.strip() for c in inputs.split(",") if c.strip())
     if freq_weight is not None:
@@ -101,11 +124,101 @@ def train_command(
 
     result = fit(cfg)
     metrics = result["metrics"]
-    shown = ", ".join(f"{k} = {metrics[k]:.4g}" for k in ("val_loss", "val_rmse", "val_pearson", "val_ps_err")
-                      if k in metrics)
+    shown = ", ".join(f"{k} = {metrics[k]:.4g}" for k in ("val_loss", "val_rmse", "val_pearson", "val_ps_err",
+                                                          "val_cover1s") if k in metrics)
     console.print(f"trained {cfg.arch} for {result['epochs']} epochs ({result['global_step']} steps); best epoch "
                   f"{metrics.get('best_epoch')}: {shown}\nexported {result['model']}.safetensors + .json",
                   highlight=False, soft_wrap=True)
+
+
+def _parse_range(text: str, flag: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"{flag} expects MIN,MAX (e.g. 5,100); got {text!r}") from None
+    return lo, hi
+
+
+def calibration_samples(model_config: dict, *, data: Path | None, split: str, stream: bool, n: int | None,
+                        seed: int, sim_config: Path | None = None) -> tuple[Any, dict]:
+    """The calibration maps of ``miu2net calibrate`` and their description (stored with the calibration).
+
+    A store's split (``data``, ``split``), or with ``stream`` a calibration stream
+    (:data:`miu2net.nn.streaming.CALIBRATION_STREAM`, never the training stream) of the simulation
+    configuration of ``sim_config`` or ``data``, with the depth ranges the model was trained on.
+    """
+    from miu2net.nn.data import dataset_fingerprint, open_splits
+
+    if stream:
+        from miu2net.config import load_config
+        from miu2net.nn.streaming import CALIBRATION_STREAM, StreamingSimDataset
+        from miu2net.sims.dataset import read_config
+
+        if sim_config is not None:
+            sim = load_config(sim_config)
+        elif data is not None and data.suffix.lower() != ".npz":
+            sim = read_config(data)
+        else:
+            raise InputError("--stream needs the simulation configuration: give --data STORE (Zarr) or --sim-config")
+        ranges = ((model_config.get("notes") or {}).get("train_config") or {}).get("stream") or {}
+        ranges = {k: tuple(ranges[k]) for k in ("n_gal_arcmin2", "shape_noise_sigma", "masked_fraction") if k in ranges}
+        count = 500 if n is None else n
+        dataset = StreamingSimDataset(sim, length=count, seed=seed, stream=CALIBRATION_STREAM, **ranges)
+        return dataset, {"kind": "stream", "ranges": dataset.ranges, "seed": seed, "n": count,
+                         "fingerprint": dataset.fingerprint}
+    if data is None:
+        raise InputError("give --data (a Zarr store or .npz) or --stream")
+    splits = open_splits(data)
+    if split not in splits:
+        raise InputError(f"unknown split {split!r}; choose train, val or test")
+    dataset = splits[split]
+    if len(dataset) == 0:
+        raise InputError(f"{data}: split {split} holds no sample")
+    fingerprint = dataset_fingerprint(dataset)
+    if fingerprint == model_config.get("dataset_fingerprint"):
+        raise InputError(f"{data} split {split} is the model's training set; calibrate on data it never trained on "
+                         "(--split val, or --stream)")
+    return dataset, {"kind": "store", "path": str(data), "split": split, "fingerprint": fingerprint}
+
+
+@_user_errors
+def calibrate_command(
+    model: Annotated[str, typer.Option(help="Model path (NAME.safetensors/.json) or shipped name.")],
+    data: Annotated[Optional[Path], typer.Option(help="Calibration data: Zarr store of `miu2net simulate` or .npz, never trained on.")] = None,
+    split: Annotated[str, typer.Option(help="Which split of --data to calibrate on.")] = "val",
+    n: Annotated[Optional[int], typer.Option("--n", help="Use at most this many maps (--stream: how many; default 500).")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Calibrate on freshly simulated maps at the model's training depths (a stream the training never saw).")] = False,
+    sim_config: Annotated[Optional[Path], typer.Option(help="--stream: survey/sim YAML or TOML (default: the --data store's).")] = None,
+    seed: Annotated[int, typer.Option(help="--stream: seed of the calibration stream.")] = 0,
+    edge_pixels: Annotated[Optional[int], typer.Option(help="Width of the map-edge pixel class (default: map size / 16).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write a calibrated copy here instead of updating the model in place.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
+    batch_size: Annotated[int, typer.Option(help="Maps per forward pass.")] = 8,
+) -> None:
+    """Calibrate a trained model: conformal error bars and the CHI2DOF range, stored in its JSON."""
+    from miu2net.methods.miu2net import _resolve_device
+    from miu2net.nn.calibration import REPORT_LEVELS, calibrate, save_calibration
+    from miu2net.nn.checkpoint import load_model
+
+    trained = load_model(model)
+    dataset, description = calibration_samples(trained.config, data=data, split=split, stream=stream, n=n, seed=seed,
+                                               sim_config=sim_config)
+    samples = (dataset[i] for i in range(len(dataset)))
+    dev = str(_resolve_device(device))
+    calibration = calibrate(trained, samples, pixel_arcmin=getattr(dataset, "pixel_arcmin", None), n_max=n,
+                            edge_pixels=edge_pixels, batch_size=batch_size, device=dev, data=description)
+    path = save_calibration(trained.path, calibration, out=out)
+    cov = calibration.empirical_coverage
+    lines = [f"calibrated {trained.name} on {calibration.n_maps} maps ({calibration.n_pixels['all']} pixels, "
+             f"score {calibration.score}); wrote {path}"]
+    for c in REPORT_LEVELS:
+        per = ", ".join(f"{r} {cov[r][f'{c:g}']:.3f}" for r in ("observed", "masked", "edge") if r in cov)
+        lines.append(f"  coverage {c:g}: q = {calibration.quantile(c):.4g}; on the calibration pixels "
+                     f"{cov['all'][f'{c:g}']:.3f} ({per})")
+    lo, hi = calibration.chi2dof["range"]
+    lines.append(f"  CHI2DOF accepted range [{lo:.4g}, {hi:.4g}] "
+                 f"({len(calibration.chi2dof.get('bins') or [])} noise bins)")
+    console.print("\n".join(lines), highlight=False, soft_wrap=True)
 
 
 @_user_errors

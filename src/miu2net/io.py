@@ -8,8 +8,8 @@ array's x axis (axis 1). NaN is accepted only in masked pixels.
 
 Convergence out: FITS with image HDUs ``KAPPA_E``, ``KAPPA_B`` and, where computed, ``SIGMA``,
 ``SIGMA_NOISE`` and ``SNR``, each with the celestial WCS; provenance (METHOD, MODEL, OPTIONS, VERSION,
-PIXSCALE, CHI2DOF, DATAOK) in the primary header and repeated in ``KAPPA_E``'s. Files are written to a
-temporary name and renamed, so a crash never leaves half a file.
+PIXSCALE, CHI2DOF, DATAOK, COVERAGE) in the primary header and repeated in ``KAPPA_E``'s. Files are
+written to a temporary name and renamed, so a crash never leaves half a file.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def provenance_cards(kappa: KappaMap) -> list[tuple[str, Any, str]]:
     meta = kappa.meta
     cards = [
         ("METHOD", meta.get("method", "unknown"), "reconstruction method"),
-        ("MODEL", meta.get("model", "none"), "trained model used, if any"),
+        ("MODEL", str(meta.get("model", "none"))[-68:], ""),
         ("OPTIONS", json.dumps(meta.get("options", {}), sort_keys=True), ""),
         ("VERSION", __version__, "miu2net version"),
         ("PIXSCALE", float(kappa.pixel_arcmin), "pixel side [arcmin]"),
@@ -189,7 +189,9 @@ def provenance_cards(kappa: KappaMap) -> list[tuple[str, Any, str]]:
     if meta.get("chi2dof") is not None:
         cards.append(("CHI2DOF", float(meta["chi2dof"]), "reduced chi2 of data vs forward-modelled shear"))
     if meta.get("dataok") is not None:
-        cards.append(("DATAOK", bool(meta["dataok"]), "chi2 within the range the model was calibrated on"))
+        cards.append(("DATAOK", bool(meta["dataok"]), "CHI2DOF inside the model's calibrated range"))
+    if meta.get("coverage") is not None:
+        cards.append(("COVERAGE", float(meta["coverage"]), "probability content of KAPPA_E +- SIGMA"))
     if meta.get("input"):
         cards.append(("INPUT", str(meta["input"])[-68:], ""))
     if meta.get("wcs_note"):

@@ -7,13 +7,14 @@ and S/N maps from randomly rotated ellipticities. The CLI's ``reconstruct`` is a
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from astropy.io import fits
 
-from miu2net.errors import InputError
+from miu2net.errors import DataConsistencyWarning, InputError
 from miu2net.io import FITS_SUFFIXES, read_shear_map
 from miu2net.maps import KappaMap, ShearMap
 from miu2net.methods import reconstruct as run_method
@@ -113,6 +114,10 @@ def reconstruct_file(
 
         chi2 = chi2_per_dof(shear.g1, shear.g2, shear.mask, shear.noise, kappa.kappa_e)
         kappa = replace(kappa, meta={**kappa.meta, "chi2dof": chi2})
+        if kappa.meta.get("dataok") is not None:  # a calibrated model judged each tile: judge the whole map
+            from miu2net.methods.miu2net import recheck_consistency
+
+            kappa = recheck_consistency(kappa, shear)
     if noise_realisations:
         if binning is not None:
             def draw(rng):
@@ -120,7 +125,9 @@ def reconstruct_file(
         else:
             def draw(rng):
                 return gridded_noise_shear(shear, rng)
-        sigma = noise_sigma(draw, run, n_realisations=noise_realisations, seed=seed, progress=progress)
+        with warnings.catch_warnings():  # noise-only maps are not data: no consistency warning for them
+            warnings.simplefilter("ignore", DataConsistencyWarning)
+            sigma = noise_sigma(draw, run, n_realisations=noise_realisations, seed=seed, progress=progress)
         kappa = replace(kappa, sigma_noise=sigma)
     meta = {**kappa.meta, "input": str(path), "options": {**kappa.meta.get("options", {}), **_provenance(
         catalogue if binning is not None else None, noise_realisations, tile, tile_overlap)}}

@@ -17,6 +17,17 @@ B mode (``b_mode``): ``"ks"`` (default) the zero-padded Kaiser-Squires B mode of
 of the shear; ``"network"`` the network applied to the shear rotated by 45°
 (:math:`\gamma \to i\gamma` turns :math:`\kappa_E + i\kappa_B` into :math:`-\kappa_B + i\kappa_E`,
 so :math:`\kappa_B = -` the network's κ of the rotated shear; twice the cost); ``"zero"``.
+
+Error bars and data consistency (calibrated models, :mod:`miu2net.nn.calibration`). A model calibrated
+by ``miu2net calibrate`` gives ``KappaMap.sigma``, the split-conformal half-width at ``coverage``
+(default 0.68, i.e. the 68 % interval :math:`\hat\kappa \pm \sigma`): the network's own spread
+channel times the calibrated quantile of the pixel's class (observed, masked, map edge); written as
+``SIGMA`` (and ``SNR`` = κ_E / SIGMA) by :func:`miu2net.io.write_kappa_map`. It also computes
+``meta["chi2dof"]`` (:func:`miu2net.stats.consistency.chi2_per_dof` of κ_E) and sets
+``meta["dataok"]``: False, with a one-line :class:`miu2net.nn.calibration.DataConsistencyWarning`, when
+that value lies outside the range the model saw on its calibration data at the input's noise level
+(a wrong e1/e2 sign convention, B modes, a noise map that understates the noise). For an uncalibrated
+model ``sigma`` stays None and ``dataok`` is not set.
 """
 
 from __future__ import annotations
@@ -85,8 +96,8 @@ def predict_raw(net: Any, raw: np.ndarray, *, tile: tuple[int, int], overlap: in
 def predict(shear: ShearMap, *, model: Any = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 8,
             allow_mismatch: bool = False, tile_overlap: int | None = None, family: str | None = None
             ) -> tuple[np.ndarray, Any, list[str]]:
-    """Every output channel ``[C, ny, nx]`` of a trained model on ``shear`` (channel 0 is κ; a second
-    channel, when the model has one, is left for calibrated uncertainty), the loaded model, and the
+    """Every output channel ``[C, ny, nx]`` of a trained model on ``shear`` (channel 0 is κ; channel 1, when
+    the model has one, the network's raw spread of κ, :mod:`miu2net.nn.base`), the loaded model, and the
     mismatch notes (non-empty only with ``allow_mismatch``)."""
     from miu2net.nn.base import raw_from_shear
     from miu2net.nn.checkpoint import TrainedModel, load_model
@@ -114,10 +125,17 @@ def predict(shear: ShearMap, *, model: Any = DEFAULT_MODEL, device: str = "cpu",
 
 
 def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: str, batch_size: int,
-                           allow_mismatch: bool, tile_overlap: int | None, b_mode: str) -> KappaMap:
+                           allow_mismatch: bool, tile_overlap: int | None, b_mode: str,
+                           coverage: float = 0.68) -> KappaMap:
     """The shared body of the ``miu2net`` and ``deepmass`` methods (module docstring)."""
     if b_mode not in ("ks", "network", "zero"):
         raise InputError(f"b_mode must be 'ks', 'network' or 'zero'; got {b_mode!r}")
+    try:
+        coverage = float(coverage)
+    except (TypeError, ValueError):
+        raise InputError(f"coverage must be a number in (0, 1); got {coverage!r}") from None
+    if not 0 < coverage < 1:
+        raise InputError(f"coverage must lie in (0, 1); got {coverage}")
     out, trained, notes = predict(shear, model=model, device=device, batch_size=batch_size,
                                   allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, family=method)
     if b_mode == "ks":
@@ -139,16 +157,49 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
         "model": trained.name,
         "options": {"model": str(model) if not hasattr(model, "config") else trained.name, "device": device,
                     "batch_size": batch_size, "allow_mismatch": allow_mismatch, "tile_overlap": tile_overlap,
-                    "b_mode": b_mode},
+                    "b_mode": b_mode, "coverage": coverage},
         "model_config": {"arch": config["arch"], "map_size": config["map_size"], "pixel_arcmin": config["pixel_arcmin"],
                          "noise_range": config.get("noise_range"), "dataset_fingerprint": config.get("dataset_fingerprint"),
                          "miu2net_version": config.get("miu2net_version")},
     }
     if notes:
         meta["mismatch"] = notes
-    if out.shape[0] > 1:
-        meta["extra_output_channels"] = int(out.shape[0] - 1)
-    return KappaMap(kappa_e=out[0], kappa_b=kappa_b, pixel_arcmin=shear.pixel_arcmin, wcs=shear.wcs, meta=meta)
+    if out.shape[0] > 2:
+        meta["extra_output_channels"] = int(out.shape[0] - 2)
+    sigma = None
+    calibration = trained.calibration
+    if calibration is not None:
+        from miu2net.stats.consistency import chi2_per_dof
+
+        sigma = calibration.half_width(out[1] if out.shape[0] > 1 else None, shear.mask, coverage)
+        meta["coverage"] = coverage
+        meta["calibration"] = {"n_maps": calibration.n_maps, "score": calibration.score,
+                               "chi2dof_range": list(calibration.chi2_range())}
+        if shear.noise is not None:
+            chi2 = chi2_per_dof(shear.g1, shear.g2, shear.mask, shear.noise, out[0])
+            meta["chi2dof"] = chi2
+            meta["dataok"] = calibration.check(chi2, shear.noise, shear.mask)
+    return KappaMap(kappa_e=out[0], kappa_b=kappa_b, pixel_arcmin=shear.pixel_arcmin, sigma=sigma, wcs=shear.wcs,
+                    meta=meta)
+
+
+def recheck_consistency(kappa: KappaMap, shear: ShearMap) -> KappaMap:
+    """CHI2DOF and DATAOK of a whole map assembled from pieces (e.g. wide-field tiles, each checked alone)
+    against the calibration of the model named in ``kappa.meta["model"]``; unchanged when that model is
+    not calibrated or the shear has no noise map."""
+    from dataclasses import replace
+
+    from miu2net.nn.checkpoint import load_model
+    from miu2net.stats.consistency import chi2_per_dof
+
+    if shear.noise is None or not kappa.meta.get("model"):
+        return kappa
+    calibration = load_model(kappa.meta["model"]).calibration
+    if calibration is None:
+        return kappa
+    chi2 = chi2_per_dof(shear.g1, shear.g2, shear.mask, shear.noise, kappa.kappa_e)
+    ok = calibration.check(chi2, shear.noise, shear.mask)
+    return replace(kappa, meta={**kappa.meta, "chi2dof": chi2, "dataok": ok})
 
 
 def reconstruct(
@@ -160,6 +211,7 @@ def reconstruct(
     allow_mismatch: bool = False,
     tile_overlap: int | None = None,
     b_mode: str = "ks",
+    coverage: float = 0.68,
 ) -> KappaMap:
     """MIU2Net convergence of a gridded shear map.
 
@@ -173,9 +225,14 @@ def reconstruct(
             training data (the problems are recorded in ``meta["mismatch"]``).
         tile_overlap: overlap of neighbouring tiles in pixels (default a quarter of the model's size).
         b_mode: ``ks``, ``network`` or ``zero`` (module docstring).
+        coverage: probability content of the interval ``kappa_e ± sigma`` of a calibrated model
+            (0.68 default; any value in the model's calibrated grid, 0.01-0.999).
 
     Returns:
-        KappaMap (kappa_e from the network; kappa_b per ``b_mode``) with the model's provenance in ``meta``.
+        KappaMap (kappa_e from the network; kappa_b per ``b_mode``; for a calibrated model ``sigma``, the
+        calibrated half-width at ``coverage``, and ``meta["chi2dof"]``, ``meta["dataok"]``) with the model's
+        provenance in ``meta``.
     """
     return reconstruct_with_model(shear, method="miu2net", model=model, device=device, batch_size=batch_size,
-                                  allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, b_mode=b_mode)
+                                  allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, b_mode=b_mode,
+                                  coverage=coverage)

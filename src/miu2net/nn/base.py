@@ -12,16 +12,33 @@ Input channels. :class:`InputEncoder` turns the raw tensor into the channels a n
 
 * ``"g1"``, ``"g2"``: :math:`g_i m / s_g` with :math:`s_g` = ``shear_scale``;
 * ``"mask"``: :math:`m`;
-* ``"noise"``: the relative inverse noise :math:`\min(\sigma_{\rm ref}/\sigma,\ c)` on observed pixels,
-  0 on masked ones (:math:`\sigma_{\rm ref}` = ``noise_ref``, :math:`c` = ``noise_clip``), so a deeper
-  survey reads as larger values and a hole as 0;
+* ``"noise"``: the per-pixel noise as seen by the network, 0 on masked pixels, by ``noise_encoding``:
+
+  - ``"log"`` (what ``miu2net train`` uses since one network serves every depth):
+    :math:`\mathrm{clip}(\ln(\sigma_{\rm ref}/\sigma),\ \pm c)`. The value is linear in the log of the
+    depth (:math:`\sigma \propto 1/\sqrt{N_{\rm gal}}`, so twice the galaxies add :math:`\ln 2/2`
+    whatever the depth): over 5-100 galaxies/arcmin² and :math:`\sigma_e` = 0.26-0.40 the per-pixel
+    :math:`\sigma` spans a factor of about 20 (Poisson counts of 1 to ~90 galaxies per pixel), i.e.
+    about 3 units around 0, far inside the bound :math:`c` = ``noise_clip`` (4: a factor 55 either way,
+    a guard against absurd input, never reached by real surveys). A masked pixel also reads 0 (as does
+    :math:`\sigma = \sigma_{\rm ref}`), so this encoding needs the ``mask`` channel beside it.
+  - ``"inverse"`` (the original encoding, the default of the class so that models saved before the
+    option existed load unchanged): :math:`\min(\sigma_{\rm ref}/\sigma,\ c)`. It saturates for
+    pixels more than :math:`c` times less noisy than the reference and squeezes shallow pixels towards
+    the masked value 0 (a pixel with one galaxy at 5/arcmin² reads about 0.2 when the reference is the
+    median of a 5-100/arcmin² set): fine at one depth, poor over a range of depths.
+
+  :math:`\sigma_{\rm ref}` = ``noise_ref`` (the median :math:`\sigma` of the training set);
 * ``"ks"``: the Kaiser-Squires E mode of the masked shear, zero-padded
   (:func:`miu2net.physics.operators.ks93_inverse` on torch, ``pad=True``), divided by :math:`s_g`.
 
 Output. A network predicts ``out_channels`` maps in standardised units; channel 0 is
-:math:`\kappa/s_\kappa` (``kappa_scale``). :meth:`MassMapNet.forward` returns physical units: channel 0
-times :math:`s_\kappa`; further channels (e.g. a per-pixel spread for calibrated uncertainty, to be
-defined by whoever trains with ``out_channels=2``) are returned unchanged.
+:math:`\kappa/s_\kappa` (``kappa_scale``). With ``out_channels >= 2``, channel 1 is the log of the
+per-pixel spread of κ given the data, :math:`\ln(\hat\sigma_\kappa/s_\kappa)` (trained with a Gaussian
+negative log-likelihood, :mod:`miu2net.nn.losses`). :meth:`MassMapNet.forward` returns physical units:
+channel 0 times :math:`s_\kappa` (κ), channel 1 as :math:`\hat\sigma_\kappa = s_\kappa \exp(\cdot)`
+(clamped to :math:`e^{\pm 20}`), further channels unchanged. :math:`\hat\sigma_\kappa` is the raw,
+uncalibrated spread; :mod:`miu2net.nn.calibration` turns it into intervals of stated coverage.
 """
 
 from __future__ import annotations
@@ -45,6 +62,10 @@ DEFAULT_NORMALISATION: dict[str, float] = {
     "noise_clip": 4.0,
     "kappa_scale": 0.02,
 }
+#: How the noise channel encodes sigma (module docstring).
+NOISE_ENCODINGS: tuple[str, ...] = ("inverse", "log")
+#: Bound on the standardised log-spread (channel 1) before exponentiation.
+LOG_SPREAD_CLAMP = 20.0
 
 
 def check_inputs(inputs: Any) -> tuple[str, ...]:
@@ -90,14 +111,21 @@ def raw_from_sample(sample: dict) -> np.ndarray:
 class InputEncoder(nn.Module):
     """Raw ``[B, 4, ny, nx]`` tensor -> the network's input channels (module docstring). No parameters."""
 
-    def __init__(self, inputs: tuple[str, ...], *, shear_scale: float, noise_ref: float, noise_clip: float) -> None:
+    def __init__(self, inputs: tuple[str, ...], *, shear_scale: float, noise_ref: float, noise_clip: float,
+                 noise_encoding: str = "inverse") -> None:
         super().__init__()
         self.inputs = check_inputs(inputs)
         if shear_scale <= 0 or noise_ref <= 0 or noise_clip <= 0:
             raise InputError("shear_scale, noise_ref and noise_clip must be > 0")
+        if noise_encoding not in NOISE_ENCODINGS:
+            raise InputError(f"noise_encoding must be one of {', '.join(NOISE_ENCODINGS)}; got {noise_encoding!r}")
+        if noise_encoding == "log" and "noise" in self.inputs and "mask" not in self.inputs:
+            raise InputError("noise_encoding='log' reads 0 both for masked pixels and for sigma = noise_ref; "
+                             "add the 'mask' input channel or use noise_encoding='inverse'")
         self.shear_scale = float(shear_scale)
         self.noise_ref = float(noise_ref)
         self.noise_clip = float(noise_clip)
+        self.noise_encoding = str(noise_encoding)
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
         if raw.ndim != 4 or raw.shape[1] != len(RAW_FIELDS):
@@ -119,7 +147,11 @@ class InputEncoder(nn.Module):
                 sigma = raw[:, 3:4]
                 ok = (sigma > 0) & (mask > 0)
                 inv = self.noise_ref / torch.where(ok, sigma, torch.ones_like(sigma))
-                channels.append(torch.where(ok, inv.clamp(max=self.noise_clip), torch.zeros_like(sigma)))
+                if self.noise_encoding == "log":
+                    value = torch.log(inv).clamp(-self.noise_clip, self.noise_clip)
+                else:
+                    value = inv.clamp(max=self.noise_clip)
+                channels.append(torch.where(ok, value, torch.zeros_like(sigma)))
             elif name == "ks":
                 from miu2net.physics.operators import ks93_inverse
 
@@ -137,8 +169,9 @@ class MassMapNet(nn.Module):
 
     Args (keyword-only, all recorded in a checkpoint's JSON config):
         inputs: input channel names (:data:`INPUT_CHANNELS`).
-        out_channels: 1 (kappa) or more (kappa, then e.g. a spread channel for uncertainty).
+        out_channels: 1 (kappa) or more (kappa, then the log-spread channel for uncertainty).
         shear_scale, noise_ref, noise_clip, kappa_scale: input/output normalisation (module docstring).
+        noise_encoding: ``"inverse"`` (default, the original encoding) or ``"log"`` (module docstring).
     """
 
     def __init__(
@@ -150,6 +183,7 @@ class MassMapNet(nn.Module):
         noise_ref: float = DEFAULT_NORMALISATION["noise_ref"],
         noise_clip: float = DEFAULT_NORMALISATION["noise_clip"],
         kappa_scale: float = DEFAULT_NORMALISATION["kappa_scale"],
+        noise_encoding: str = "inverse",
     ) -> None:
         super().__init__()
         if int(out_channels) < 1:
@@ -157,7 +191,7 @@ class MassMapNet(nn.Module):
         if kappa_scale <= 0:
             raise InputError(f"kappa_scale must be > 0; got {kappa_scale}")
         self.encoder = InputEncoder(check_inputs(inputs), shear_scale=shear_scale, noise_ref=noise_ref,
-                                    noise_clip=noise_clip)
+                                    noise_clip=noise_clip, noise_encoding=noise_encoding)
         self.out_channels = int(out_channels)
         self.kappa_scale = float(kappa_scale)
         # Set by miu2net.nn.registry.create_model: the registered name and the keyword arguments.
@@ -178,6 +212,10 @@ class MassMapNet(nn.Module):
         return {"shear_scale": e.shear_scale, "noise_ref": e.noise_ref, "noise_clip": e.noise_clip,
                 "kappa_scale": self.kappa_scale}
 
+    @property
+    def noise_encoding(self) -> str:
+        return self.encoder.noise_encoding
+
     def _network(self, x: torch.Tensor) -> list[torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -186,10 +224,12 @@ class MassMapNet(nn.Module):
         return self._network(self.encoder(raw))
 
     def to_physical(self, out: torch.Tensor) -> torch.Tensor:
-        """Standardised output -> physical units: channel 0 times kappa_scale, other channels unchanged."""
+        """Standardised output -> physical units: channel 0 times kappa_scale (κ), channel 1 as
+        ``kappa_scale * exp(.)`` (the spread of κ), other channels unchanged."""
         if out.shape[1] == 1:
             return out * self.kappa_scale
-        return torch.cat([out[:, :1] * self.kappa_scale, out[:, 1:]], dim=1)
+        spread = self.kappa_scale * torch.exp(out[:, 1:2].clamp(-LOG_SPREAD_CLAMP, LOG_SPREAD_CLAMP))
+        return torch.cat([out[:, :1] * self.kappa_scale, spread, out[:, 2:]], dim=1)
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw ``[B, 4, ny, nx]`` (module docstring) -> ``[B, out_channels, ny, nx]``; channel 0 is kappa."""

@@ -10,7 +10,15 @@ metadata) and ``NAME.json``::
      "map_size": [ny, nx], "pixel_arcmin": 0.82,           # what it was trained on
      "noise_range": [lo, hi],                              # per-map median noise σ seen in training
      "survey": {...} | null, "dataset_fingerprint": "...", "metrics": {...},
-     "n_parameters": ..., "miu2net_version": "...", "created": "...", "notes": {...}}
+     "n_parameters": ..., "miu2net_version": "...", "created": "...", "notes": {...},
+     "calibration": {...}}                                 # optional, added by `miu2net calibrate`
+
+``arch_kwargs`` holds ``noise_encoding`` for models saved since that option exists; a file without it
+rebuilds with the class default (``"inverse"``), i.e. exactly as it was trained. ``calibration`` (split
+conformal intervals and the CHI2DOF range, :mod:`miu2net.nn.calibration`) is an optional key that
+:func:`miu2net.nn.calibration.save_calibration` adds to an existing model's JSON without touching the
+weights; files without it load as uncalibrated models (:attr:`TrainedModel.calibration` is None), and
+older miu2net versions ignore it.
 
 Loading (:func:`load_model`) reads only these two formats: a ``.pt``/``.pth``/``.ckpt``/``.pkl`` path
 is refused with :class:`miu2net.errors.InputError` (a pickle can run code when loaded); a Lightning
@@ -98,8 +106,11 @@ def save_model(
     dataset_fingerprint: str | None = None,
     metrics: dict | None = None,
     notes: dict | None = None,
+    calibration: dict | None = None,
 ) -> tuple[Path, Path]:
     """Write ``PATH.safetensors`` and ``PATH.json`` (module docstring); returns both paths.
+
+    ``calibration`` (a :meth:`miu2net.nn.calibration.Calibration.to_dict`) is stored when given.
 
     ``model`` must come from :func:`miu2net.nn.registry.create_model` (it knows its ``arch``).
     Files are written to temporary names and renamed, so a crash never leaves half a model.
@@ -114,7 +125,7 @@ def save_model(
         "format_version": FORMAT_VERSION,
         "arch": model.arch,
         "arch_kwargs": {**model.arch_kwargs, "inputs": list(model.inputs), "out_channels": model.out_channels,
-                        **model.normalisation},
+                        **model.normalisation, "noise_encoding": model.noise_encoding},
         "inputs": list(model.inputs),
         "out_channels": model.out_channels,
         "normalisation": model.normalisation,
@@ -129,6 +140,8 @@ def save_model(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "notes": notes or {},
     })
+    if calibration is not None:
+        config["calibration"] = jsonable(calibration)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     weights, meta = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     _atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT, "config": json.dumps(config)}))
@@ -187,6 +200,16 @@ class TrainedModel:
     def noise_range(self) -> tuple[float, float] | None:
         rng = self.config.get("noise_range")
         return None if rng is None else (float(rng[0]), float(rng[1]))
+
+    @property
+    def calibration(self):
+        """The model's :class:`miu2net.nn.calibration.Calibration`, or None for an uncalibrated model."""
+        data = self.config.get("calibration")
+        if not data:
+            return None
+        from miu2net.nn.calibration import Calibration
+
+        return Calibration.from_dict(data)
 
     def check_input(self, shear: Any, *, allow_mismatch: bool = False) -> list[str]:
         """Problems with applying this model to ``shear`` (a ShearMap); InputError unless allowed.

@@ -22,6 +22,8 @@ class LossConfig(_Model):
 
     ``side_weight`` weighs each of U²-Net's six side outputs against the fused output (weight 1).
     ``ell_max`` is the spectral cut-off in inverse radians (None: up to the Nyquist mode).
+    ``spread`` (``none`` or ``gaussian_nll``) trains the second output channel as the log-spread of κ
+    with weight ``spread_weight``; ``spread_detach_mean`` keeps that term from moving κ itself.
     """
 
     spatial: Literal["mse", "huber"] = "mse"
@@ -32,6 +34,9 @@ class LossConfig(_Model):
     n_bins: int = Field(20, ge=2)
     relative: bool = False
     side_weight: float = Field(1.0, ge=0)
+    spread: Literal["none", "gaussian_nll"] = "none"
+    spread_weight: float = Field(1.0, ge=0)
+    spread_detach_mean: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> LossConfig:
@@ -43,7 +48,52 @@ class LossConfig(_Model):
         """Keyword arguments of MassMappingLoss (without pixel_arcmin)."""
         return {"spatial": self.spatial, "huber_delta": self.huber_delta, "spatial_weight": self.spatial_weight,
                 "freq_weight": self.freq_weight, "ell_max": self.ell_max, "n_bins": self.n_bins,
-                "relative": self.relative, "output_weights": [1.0] + [self.side_weight] * (n_outputs - 1)}
+                "relative": self.relative, "output_weights": [1.0] + [self.side_weight] * (n_outputs - 1),
+                "spread": self.spread, "spread_weight": self.spread_weight,
+                "spread_detach_mean": self.spread_detach_mean}
+
+
+def _range(name: str, value: tuple[float, float], lo: float, hi: float, *, open_lo: bool = False,
+           open_hi: bool = False) -> None:
+    a, b = value
+    ok_lo = a > lo if open_lo else a >= lo
+    ok_hi = b < hi if open_hi else b <= hi
+    if not (ok_lo and a <= b and ok_hi):
+        raise ValueError(f"{name} = {list(value)} must be [min, max] with min <= max inside "
+                         f"{'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}")
+
+
+class StreamConfig(_Model):
+    r"""Training on samples simulated on the fly (:mod:`miu2net.nn.streaming`), one fresh map per step.
+
+    Each sample draws its survey depth :math:`n_{\rm gal}` log-uniformly in ``n_gal_arcmin2``
+    (galaxies per arcmin²), its total intrinsic ellipticity rms :math:`\sigma_e` uniformly in
+    ``shape_noise_sigma``, and its masked fraction uniformly in ``masked_fraction`` (the survey mask of
+    :func:`miu2net.physics.masks.survey_mask`; 0 to 0.35 by default); galaxy counts per pixel are Poisson
+    and empty pixels are masked on top. The truth (field, halos, box) follows ``sim_config`` (a YAML/TOML
+    file of ``survey``/``sim`` sections, :func:`miu2net.config.load_config`), by default the
+    configuration of the ``--data`` store whose ``val`` split validates the run.
+
+    Attributes:
+        n_gal_arcmin2: [min, max] source density, per arcmin² (default 5-100).
+        shape_noise_sigma: [min, max] total intrinsic ellipticity rms (default 0.26-0.40).
+        masked_fraction: [min, max] target masked fraction of the survey mask (default 0-0.35).
+        steps_per_epoch: optimiser steps per epoch (each a batch of fresh maps per device).
+        sim_config: survey + simulation configuration file (None: the store's).
+    """
+
+    n_gal_arcmin2: tuple[float, float] = (5.0, 100.0)
+    shape_noise_sigma: tuple[float, float] = (0.26, 0.40)
+    masked_fraction: tuple[float, float] = (0.0, 0.35)
+    steps_per_epoch: int = Field(500, ge=1)
+    sim_config: Path | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> StreamConfig:
+        _range("stream.n_gal_arcmin2", self.n_gal_arcmin2, 0.0, float("inf"), open_lo=True)
+        _range("stream.shape_noise_sigma", self.shape_noise_sigma, 0.0, 1.0, open_lo=True, open_hi=True)
+        _range("stream.masked_fraction", self.masked_fraction, 0.0, 1.0, open_hi=True)
+        return self
 
 
 class TrainConfig(_Model):
@@ -56,7 +106,7 @@ class TrainConfig(_Model):
         arch: registered architecture (``u2net_small``, ``u2net_full``, ``deepmass``; ``-`` or ``_``).
         arch_kwargs: extra architecture options (e.g. ``{"mid": 8, "width": 32}`` for u2net_small).
         inputs: input channels (None: the architecture's default).
-        out_channels: 1, or 2 to leave a channel for a per-pixel spread.
+        out_channels: 1, or 2 for a per-pixel spread (needs ``loss.spread``, and the reverse).
         epochs, batch_size (per device), lr (peak), weight_decay (AdamW).
         schedule: ``cosine`` (linear warm-up over ``warmup_fraction`` of the steps, then cosine to
             ``lr * final_lr_fraction``), ``onecycle`` or ``constant``.
@@ -66,6 +116,10 @@ class TrainConfig(_Model):
         augment: D4 symmetries; fresh_noise: new noise realisations each epoch.
         loss: :class:`LossConfig`.
         normalisation: override of the input normalisation estimated from the training set.
+        noise_encoding: how the noise channel reads sigma: ``log`` (default; one network for every
+            depth) or ``inverse`` (see :mod:`miu2net.nn.base`).
+        stream: :class:`StreamConfig` to train on freshly simulated maps (``data`` then only validates);
+            None trains on the ``data`` store's train split.
         resume: continue from ``out/checkpoints/last.ckpt``.
         progress_bar: rich progress bar; log_every_n_steps.
         limit_train_batches, limit_val_batches: Lightning limits (for smoke runs).
@@ -96,6 +150,8 @@ class TrainConfig(_Model):
     fresh_noise: bool = False
     loss: LossConfig = Field(default_factory=LossConfig)
     normalisation: dict[str, float] | None = None
+    noise_encoding: Literal["log", "inverse"] = "log"
+    stream: StreamConfig | None = None
     resume: bool = False
     progress_bar: bool = True
     log_every_n_steps: int = Field(10, ge=1)
@@ -146,4 +202,13 @@ class TrainConfig(_Model):
     def _check(self) -> TrainConfig:
         if self.num_nodes > 1 and self.strategy in ("auto", "single_device"):
             raise ValueError("num_nodes > 1 needs a distributed strategy: add --strategy ddp")
+        if self.loss.spread != "none" and self.out_channels < 2:
+            raise ValueError(f"loss.spread={self.loss.spread!r} trains a second output channel: set out_channels=2 "
+                             "(--out-channels 2)")
+        if self.out_channels >= 2 and self.loss.spread == "none":
+            raise ValueError("out_channels >= 2 leaves the spread channel untrained: set loss.spread='gaussian_nll' "
+                             "(--spread-loss gaussian_nll) or out_channels=1")
+        if self.stream is not None and self.stream.sim_config is None and self.data is None:
+            raise ValueError("stream needs a simulation configuration: give --data (a Zarr store, whose "
+                             "configuration and val split are used) or stream.sim_config")
         return self

@@ -18,6 +18,17 @@ mean fractional power error. The L1 distance between power spectra up to a cut-o
 term of MIU2Net (arXiv:2601.13538); here the cut-off is in :math:`\ell` (inverse radians) and the bins
 are those of the package's C_ell estimator.
 
+Spread (calibrated uncertainty). With ``spread="gaussian_nll"`` the network's channel 1 is
+:math:`s = \ln(\hat\sigma/s_\kappa)` (:mod:`miu2net.nn.base`) and the loss adds
+:math:`\gamma\,\frac{1}{N_{\rm pix}}\sum_{\rm pix}\left[\tfrac12 (\hat\kappa - \kappa)^2 e^{-2s} + s\right]`
+(:math:`\gamma` = ``spread_weight``), the Gaussian negative log-likelihood of the truth given
+:math:`(\hat\kappa, \hat\sigma)` less its constant :math:`\tfrac12\ln 2\pi`. Minimised pixel by pixel,
+:math:`e^{2s}` is the expected squared error of :math:`\hat\kappa` given the data. With
+``spread_detach_mean`` (default) the NLL sees :math:`\hat\kappa` detached, so κ is trained by the
+spatial and spectral terms alone (the posterior mean of the MSE, and the power spectrum) and the NLL
+only shapes :math:`\hat\sigma`; without it the NLL also pulls :math:`\hat\kappa`, down-weighting the
+pixels it deems noisy. :math:`s` is clamped to ``[-15, 15]`` inside the NLL.
+
 Deep supervision: the total is :math:`\sum_o w_o L(\hat\kappa_o, \kappa)` over the fused output and the
 six side outputs of U²-Net (``output_weights``, default all 1), as in U²-Net and MIU2Net. Spectra are
 computed in float32 (float64 for float64 input) whatever the autocast precision.
@@ -34,6 +45,9 @@ from torch import nn
 
 from miu2net.errors import InputError
 from miu2net.stats.spectra import ARCMIN_TO_RAD, spectrum_bins
+
+#: Losses for the spread channel (module docstring).
+SPREAD_LOSSES: tuple[str, ...] = ("none", "gaussian_nll")
 
 
 class BinnedPowerSpectrum(nn.Module):
@@ -98,6 +112,10 @@ class MassMappingLoss(nn.Module):
         output_weights: weight of each output (fused first, then sides); None: all 1. Shorter than the
             number of outputs: the remaining outputs get weight 0.
         channel: output channel holding kappa.
+        spread: ``"none"`` or ``"gaussian_nll"`` (module docstring; needs a second output channel).
+        spread_weight: :math:`\\gamma`, the weight of the NLL term.
+        spread_detach_mean: the NLL does not back-propagate into κ (module docstring).
+        spread_channel: output channel holding the log-spread.
     """
 
     def __init__(
@@ -113,6 +131,10 @@ class MassMappingLoss(nn.Module):
         relative: bool = False,
         output_weights: Sequence[float] | None = None,
         channel: int = 0,
+        spread: str = "none",
+        spread_weight: float = 1.0,
+        spread_detach_mean: bool = True,
+        spread_channel: int = 1,
     ) -> None:
         super().__init__()
         if spatial not in ("mse", "huber"):
@@ -129,6 +151,14 @@ class MassMappingLoss(nn.Module):
         self.relative = bool(relative)
         self.output_weights = None if output_weights is None else [float(w) for w in output_weights]
         self.channel = int(channel)
+        if spread not in SPREAD_LOSSES:
+            raise InputError(f"spread loss must be one of {', '.join(SPREAD_LOSSES)}; got {spread!r}")
+        if spread_weight < 0:
+            raise InputError(f"spread_weight must be >= 0; got {spread_weight}")
+        self.spread = spread
+        self.spread_weight = float(spread_weight)
+        self.spread_detach_mean = bool(spread_detach_mean)
+        self.spread_channel = int(spread_channel)
         self._spectra: dict[tuple, tuple[BinnedPowerSpectrum, torch.Tensor]] = {}
 
     def _spectrum(self, shape: tuple[int, int], device: torch.device) -> tuple[BinnedPowerSpectrum, torch.Tensor]:
@@ -158,8 +188,21 @@ class MassMappingLoss(nn.Module):
             return ((c_pred - c_true).abs() / c_true.clamp_min(1e-30)).mean()
         return (c_pred - c_true).abs().mean() / spec.pixel_sr
 
+    def spread_term(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Gaussian NLL (module docstring) of the standardised truth under an output ``[B, C, ny, nx]``."""
+        c = self.spread_channel
+        if out.shape[1] <= c:
+            raise InputError(f"the spread loss reads output channel {c}, but the network has {out.shape[1]} "
+                             "output channel(s); train with out_channels=2")
+        mean = out[:, self.channel : self.channel + 1].float()
+        if self.spread_detach_mean:
+            mean = mean.detach()
+        log_sigma = out[:, c : c + 1].float().clamp(-15.0, 15.0)
+        return torch.mean(0.5 * (mean - target.float()).square() * torch.exp(-2.0 * log_sigma) + log_sigma)
+
     def forward(self, outputs: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Total loss and its parts (``spatial``, ``freq``: of the fused output; ``total``).
+        """Total loss and its parts (``spatial``, ``freq``, with a spread loss ``nll``: of the fused
+        output; ``total``).
 
         Args:
             outputs: one ``[B, C, ny, nx]`` tensor or a list (fused first, then side outputs).
@@ -179,7 +222,12 @@ class MassMappingLoss(nn.Module):
             s = self.spatial_term(pred, target)
             f = self.spectral_term(pred, target) if self.freq_weight > 0 else s.new_zeros(())
             total = total + w * (self.spatial_weight * s + self.freq_weight * f)
+            if self.spread != "none":
+                nll = self.spread_term(out, target)
+                total = total + w * self.spread_weight * nll
             if i == 0:
                 parts = {"spatial": s.detach(), "freq": f.detach()}
+                if self.spread != "none":
+                    parts["nll"] = nll.detach()
         parts["total"] = total.detach()
         return total, parts

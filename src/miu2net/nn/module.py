@@ -4,11 +4,18 @@ The network (:mod:`.u2net`, :mod:`.unet`) knows nothing of training; :class:`Mas
 loss (:class:`miu2net.nn.losses.MassMappingLoss` over every output), AdamW with a per-step schedule
 (linear warm-up then cosine, or one-cycle, or constant) and the metrics logged per epoch:
 
-* ``{train,val,test}_loss`` and its ``_spatial`` / ``_freq`` parts (fused output, standardised units);
+* ``{train,val,test}_loss`` and its ``_spatial`` / ``_freq`` parts (fused output, standardised units),
+  and ``_nll`` with a spread loss;
 * ``val_rmse``: RMSE of κ in physical units (fused output, every pixel);
 * ``val_pearson``: Pearson r between predicted and true κ;
 * ``val_ps_err``: mean over the loss's spectral bins of :math:`|\bar C_\ell^{\rm pred}/\bar C_\ell^{\rm true} - 1|`
-  of the batch-averaged spectra (the DESIGN.md power-spectrum criterion, per batch).
+  of the batch-averaged spectra (the DESIGN.md power-spectrum criterion, per batch);
+* ``val_cover1s`` (with a spread channel): the fraction of pixels with :math:`|\hat\kappa-\kappa| <
+  \hat\sigma`, the raw (uncalibrated) 1σ coverage, 0.683 for a well-shaped Gaussian spread.
+
+With ``config.stream`` the training maps are simulated on the fly (:mod:`miu2net.nn.streaming`,
+``steps_per_epoch`` batches per epoch, each map new) and ``config.data`` only validates; the Trainer
+then leaves the samplers to the DataModule (``use_distributed_sampler=False``).
 
 :func:`fit` wires a run (STYLE.md: devices, precision and strategy are Trainer flags, not code paths):
 the DataModule from ``config.data``, ModelCheckpoint (best on ``val_loss`` and ``last.ckpt`` every
@@ -91,6 +98,8 @@ class MassMappingModule(L.LightningModule):
         self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=bs, sync_dist=sync)
         self.log(f"{stage}_spatial", parts["spatial"], on_step=False, on_epoch=True, batch_size=bs, sync_dist=sync)
         self.log(f"{stage}_freq", parts["freq"], on_step=False, on_epoch=True, batch_size=bs, sync_dist=sync)
+        if "nll" in parts:
+            self.log(f"{stage}_nll", parts["nll"], on_step=False, on_epoch=True, batch_size=bs, sync_dist=sync)
         if stage != "train":
             self._log_metrics(outputs[0], target, stage, bs)
         return loss
@@ -108,7 +117,11 @@ class MassMappingModule(L.LightningModule):
         c_pred = spec(pred[:, 0]).mean(0)[keep]
         c_true = spec(target[:, 0]).mean(0)[keep]
         ps_err = torch.mean(torch.abs(c_pred / c_true.clamp_min(1e-30) - 1.0))
-        for name, value in (("rmse", rmse), ("pearson", pearson), ("ps_err", ps_err)):
+        metrics = [("rmse", rmse), ("pearson", pearson), ("ps_err", ps_err)]
+        if self.loss_fn.spread != "none" and fused.shape[1] > 1:
+            log_sigma = fused[:, 1:2].float().clamp(-15.0, 15.0)
+            metrics.append(("cover1s", ((pred - target).abs() < torch.exp(log_sigma)).float().mean()))
+        for name, value in metrics:
             self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=name == "rmse",
                      batch_size=bs, sync_dist=True)
 
@@ -166,7 +179,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 #: Options a resumed run must keep (they define the model, the data or the optimisation state).
 RESUME_FIXED = ("data", "arch", "arch_kwargs", "inputs", "out_channels", "batch_size", "lr", "weight_decay",
                 "schedule", "warmup_fraction", "final_lr_fraction", "loss", "normalisation", "seed", "augment",
-                "fresh_noise")
+                "fresh_noise", "noise_encoding", "stream")
 
 
 def _prepare_run(config: TrainConfig, datamodule: Any) -> tuple[dict, dict]:
@@ -193,6 +206,7 @@ def _prepare_run(config: TrainConfig, datamodule: Any) -> tuple[dict, dict]:
     if config.inputs is not None:
         arch_kwargs["inputs"] = list(config.inputs)
     arch_kwargs["out_channels"] = config.out_channels
+    arch_kwargs.setdefault("noise_encoding", config.noise_encoding)
     arch_kwargs.update(info["normalisation"])
     arch_kwargs.update(config.normalisation or {})
     create_model(config.arch, **_model_kwargs(arch_kwargs))  # fail now, not after loading data
@@ -233,12 +247,17 @@ def fit(config: TrainConfig, *, datamodule: Any = None, callbacks: list | None =
     L.seed_everything(config.seed, workers=True, verbose=False)
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
+    pin = config.accelerator != "cpu" and torch.cuda.is_available()
+    if datamodule is None and config.stream is not None:
+        from miu2net.nn.streaming import StreamingDataModule
+
+        datamodule = StreamingDataModule.from_train_config(config, pin_memory=pin)
     if datamodule is None:
         if config.data is None:
             raise InputError("no training data: give --data (a Zarr store or .npz)")
         datamodule = MassMapDataModule.from_path(
             config.data, batch_size=config.batch_size, num_workers=config.num_workers, augment=config.augment,
-            fresh_noise=config.fresh_noise, pin_memory=config.accelerator != "cpu" and torch.cuda.is_available())
+            fresh_noise=config.fresh_noise, pin_memory=pin)
     arch_kwargs, info = _prepare_run(config, datamodule)
     module = MassMappingModule(
         config.arch, arch_kwargs, pixel_arcmin=info["pixel_arcmin"], map_size=info["map_size"],
@@ -264,6 +283,7 @@ def fit(config: TrainConfig, *, datamodule: Any = None, callbacks: list | None =
         enable_progress_bar=config.progress_bar, enable_model_summary=config.progress_bar,
         limit_train_batches=config.limit_train_batches, limit_val_batches=config.limit_val_batches,
         plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=not getattr(datamodule, "own_samplers", False),
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if config.resume else None, weights_only=True)
     best = checkpoint.best_model_path or str(last)

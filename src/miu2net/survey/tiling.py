@@ -89,15 +89,23 @@ def reconstruct_tiled(
     size = min(tile, ny)
     offsets = _sheet_offsets(places, [k.kappa_e for k in results], size)
     acc_e, acc_b, acc_w = np.zeros((ny, nx)), np.zeros((ny, nx)), np.zeros((ny, nx))
+    has_sigma = bool(results) and all(k.sigma is not None for k in results)
+    acc_s = np.zeros((ny, nx)) if has_sigma else None
     for (y0, x0), kappa, offset in zip(places, results, offsets):
         w = feather((size, size), overlap, y_inner=(y0 > 0, y0 + size < ny), x_inner=(x0 > 0, x0 + size < nx))
         sl = (slice(y0, y0 + size), slice(x0, x0 + size))
         acc_e[sl] += w * (kappa.kappa_e + offset)
         acc_b[sl] += w * kappa.kappa_b
         acc_w[sl] += w
+        if has_sigma:
+            acc_s[sl] += w * kappa.sigma
     with np.errstate(invalid="ignore", divide="ignore"):
         kappa_e = np.where(acc_w > 0, acc_e / acc_w, 0.0)
         kappa_b = np.where(acc_w > 0, acc_b / acc_w, 0.0)
+        # A tile's error map blended like its kappa: a weighted mean of the tiles' sigmas (conservative
+        # where tiles overlap, since their errors are correlated).
+        sigma = np.where(acc_w > 0, acc_s / acc_w, np.inf) if has_sigma else None
     meta = dict(results[0].meta) if results else {}
     meta["tiling"] = {"tile": tile, "overlap": overlap, "n_tiles": len(jobs)}
-    return KappaMap(kappa_e=kappa_e, kappa_b=kappa_b, pixel_arcmin=shear.pixel_arcmin, wcs=shear.wcs, meta=meta)
+    return KappaMap(kappa_e=kappa_e, kappa_b=kappa_b, pixel_arcmin=shear.pixel_arcmin, sigma=sigma, wcs=shear.wcs,
+                    meta=meta)

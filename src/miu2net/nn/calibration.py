@@ -1,0 +1,443 @@
+r"""Calibrated per-pixel error bars and the data-consistency range of a trained model.
+
+Split conformal prediction (Vovk et al. 2005; Angelopoulos & Bates 2021), in the spirit of Leterme et
+al. (2025), who conformalise the intervals of mass-mapping networks: on a *calibration* set of maps the
+network was never trained on, with truth :math:`\kappa`, prediction :math:`\hat\kappa` and predicted
+spread :math:`\hat\sigma` (channel 1 of the network, :mod:`miu2net.nn.base`), every pixel gets the
+nonconformity score
+
+.. math:: s = |\kappa - \hat\kappa| / \hat\sigma
+
+(:math:`\hat\sigma \equiv 1` for a network without a spread channel: intervals of constant width). For
+a coverage :math:`c` the calibrated half-width is :math:`q_c\,\hat\sigma` with :math:`q_c` the
+:math:`\lceil (n+1)c \rceil`-th smallest of the :math:`n` scores, so that a new pixel, exchangeable with
+the calibration pixels, lies in :math:`[\hat\kappa - q_c\hat\sigma,\ \hat\kappa + q_c\hat\sigma]` with
+probability at least :math:`c`. Pixels of one map are correlated, so the guarantee holds over maps
+drawn like the calibration maps (marginally over pixels), with a finite-sample slack that shrinks with
+the number of maps (use a few hundred).
+
+Regions (Mondrian conformal prediction). The scores are also ranked separately in three classes of
+pixels: ``edge`` (within ``edge_pixels`` of the map border), ``masked`` (masked, not edge) and
+``observed`` (the rest); each class gets its own :math:`q_c`, so the coverage holds within each class
+and not only on average (inside masks the network's spread may be off in its own way). A class with
+fewer than :data:`MIN_CLASS_PIXELS` calibration pixels falls back to the table of all pixels.
+
+Data consistency. For each calibration map, the reduced :math:`\chi^2` of the data against the shear
+forward-modelled from :math:`\hat\kappa` (:func:`miu2net.stats.consistency.chi2_per_dof`, exactly as
+``reconstruct`` computes ``CHI2DOF``) is recorded with the map's median noise :math:`\sigma`. The
+accepted range is the ``chi2_quantiles`` (default 0.5 %-99.5 %) range of those values, overall and in up
+to five bins of equal counts in :math:`\ln\sigma` (at least :data:`MIN_MAPS_PER_BIN` maps each): the
+:math:`\chi^2` of a good map rises with the depth (the unexplained signal over a smaller noise), so a
+network trained on many depths is judged against maps of its input's depth. Input whose
+:math:`\chi^2` lies outside the range of its bin gets ``DATAOK = F`` (a false alarm rate of about 1 %
+on data like the calibration's).
+
+Storage. :meth:`Calibration.to_dict` is plain JSON, stored under the key ``"calibration"`` of the
+model's ``NAME.json`` by :func:`save_calibration` (the weights are not touched)::
+
+    {"method": "split-conformal", "score": "abs_residual_over_sigma" | "abs_residual",
+     "levels": [0.01, ..., 0.99, 0.995, 0.999],            # coverage grid
+     "quantiles": {"all": [...], "observed": [...], "masked": [...] | null, "edge": [...] | null},
+     "n_pixels": {...}, "n_maps": ..., "edge_pixels": ...,
+     "empirical_coverage": {"all": {"0.68": ...}, ...},    # of the stored q on the calibration pixels
+     "chi2dof": {"quantiles": [0.005, 0.995], "range": [lo, hi],
+                 "bins": [{"sigma": [lo, hi], "range": [lo, hi], "n": ...}, ...],
+                 "percentiles": {"0": ..., "1": ..., "50": ..., "99": ..., "100": ...}},
+     "data": {...}, "created": "...", "miu2net_version": "..."}
+
+Any coverage inside the grid (0.01-0.999) is served by linear interpolation between grid levels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from miu2net.errors import DataConsistencyWarning, InputError
+
+#: The coverage grid stored with a model.
+LEVELS: tuple[float, ...] = tuple(round(v, 3) for v in np.arange(1, 100) / 100.0) + (0.995, 0.999)
+#: Coverages reported by ``miu2net calibrate`` (any level of the grid can be used).
+REPORT_LEVELS: tuple[float, ...] = (0.68, 0.9, 0.95)
+#: Pixel classes, each with its own quantile table (module docstring).
+CLASSES: tuple[str, ...] = ("observed", "masked", "edge")
+MIN_CLASS_PIXELS = 1000
+MIN_MAPS_PER_BIN = 100
+MAX_CHI2_BINS = 5
+
+__all__ = ["Calibration", "DataConsistencyWarning", "calibrate", "conformal_quantiles", "evaluate_coverage",
+           "pixel_classes", "save_calibration"]
+
+
+def conformal_quantiles(scores: np.ndarray, levels: Iterable[float]) -> np.ndarray:
+    r"""Split-conformal quantiles: for each level :math:`c`, the :math:`\lceil (n+1)c\rceil`-th smallest
+    of the ``n`` scores (``inf`` when that exceeds ``n``: too few scores for the level)."""
+    s = np.sort(np.asarray(scores, dtype=np.float64).ravel())
+    n = s.size
+    if n == 0:
+        raise InputError("no calibration scores")
+    out = []
+    for c in levels:
+        k = max(1, math.ceil((n + 1) * float(c) - 1e-9))  # the 1e-9 absorbs float error in (n+1)c
+        out.append(float(s[k - 1]) if k <= n else math.inf)
+    return np.asarray(out)
+
+
+def pixel_classes(mask: np.ndarray, edge_pixels: int) -> np.ndarray:
+    """Class index per pixel (0 observed, 1 masked, 2 edge; :data:`CLASSES`) of a map with ``mask``."""
+    mask = np.asarray(mask)
+    ny, nx = mask.shape
+    yy, xx = np.mgrid[:ny, :nx]
+    border = np.minimum(np.minimum(yy, ny - 1 - yy), np.minimum(xx, nx - 1 - xx))
+    classes = np.where(mask > 0, 0, 1).astype(np.int8)
+    classes[border < int(edge_pixels)] = 2
+    return classes
+
+
+def _median_noise(noise: np.ndarray | None, mask: np.ndarray) -> float | None:
+    if noise is None:
+        return None
+    sigma = np.asarray(noise, dtype=np.float64)[np.asarray(mask) > 0]
+    sigma = sigma[np.isfinite(sigma) & (sigma > 0)]
+    return float(np.median(sigma)) if sigma.size else None
+
+
+@dataclass
+class Calibration:
+    """A model's conformal quantile tables and CHI2DOF ranges (module docstring)."""
+
+    levels: np.ndarray
+    quantiles: dict[str, np.ndarray | None]
+    n_pixels: dict[str, int]
+    n_maps: int
+    edge_pixels: int
+    score: str
+    chi2dof: dict
+    empirical_coverage: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    created: str = ""
+    miu2net_version: str = ""
+
+    # ---- intervals -------------------------------------------------------------------------------
+
+    def check_coverage(self, coverage: float) -> float:
+        c = float(coverage)
+        lo, hi = float(self.levels[0]), float(self.levels[-1])
+        if not lo <= c <= hi:
+            raise InputError(f"coverage must lie in [{lo}, {hi}] (the calibrated grid); got {coverage}")
+        return c
+
+    def quantile(self, coverage: float, region: str = "all") -> float:
+        """:math:`q_c` of ``region`` (``all`` or one of :data:`CLASSES`), interpolated on the grid."""
+        c = self.check_coverage(coverage)
+        table = self.quantiles.get(region)
+        if table is None:
+            table = self.quantiles["all"]
+        q = float(np.interp(c, self.levels, table))
+        if not np.isfinite(q):
+            raise InputError(f"coverage {c} needs more calibration pixels than the {self.n_pixels.get(region)} "
+                             f"this model was calibrated with; choose a lower coverage or recalibrate")
+        return q
+
+    def half_width(self, spread: np.ndarray | None, mask: np.ndarray, coverage: float = 0.68) -> np.ndarray:
+        """The calibrated half-width map at ``coverage``: :math:`q_c\\hat\\sigma` per pixel, with the
+        quantile of each pixel's class. ``spread`` None: a network without a spread channel (1)."""
+        mask = np.asarray(mask)
+        classes = pixel_classes(mask, self.edge_pixels)
+        q = np.array([self.quantile(coverage, name) for name in CLASSES])[classes]
+        base = np.ones(mask.shape) if spread is None else np.asarray(spread, dtype=np.float64)
+        return q * base
+
+    # ---- data consistency ------------------------------------------------------------------------
+
+    def chi2_range(self, noise_level: float | None = None) -> tuple[float, float]:
+        """The accepted CHI2DOF range for input of median noise ``noise_level`` (module docstring)."""
+        bins = self.chi2dof.get("bins") or []
+        if noise_level is None or not bins:
+            lo, hi = self.chi2dof["range"]
+            return float(lo), float(hi)
+        edges = [b["sigma"][1] for b in bins[:-1]]
+        k = int(np.searchsorted(edges, noise_level))
+        lo, hi = bins[k]["range"]
+        return float(lo), float(hi)
+
+    def data_ok(self, chi2dof: float, noise_level: float | None = None) -> bool:
+        """True when ``chi2dof`` lies inside :meth:`chi2_range`."""
+        lo, hi = self.chi2_range(noise_level)
+        return bool(np.isfinite(chi2dof) and lo <= chi2dof <= hi)
+
+    def check(self, chi2dof: float, noise: np.ndarray | None, mask: np.ndarray, *, warn: bool = True) -> bool:
+        """:meth:`data_ok` for a map's CHI2DOF, its noise map and mask; a one-line
+        :class:`DataConsistencyWarning` when it is not."""
+        level = _median_noise(noise, mask)
+        ok = self.data_ok(chi2dof, level)
+        if not ok and warn:
+            lo, hi = self.chi2_range(level)
+            warnings.warn(f"CHI2DOF = {chi2dof:.4g} lies outside [{lo:.4g}, {hi:.4g}], the range this model saw on "
+                          "its calibration data: the input is not what the network knows (sign convention of "
+                          "e1/e2, B modes, or a noise map that misstates the noise); DATAOK = F",
+                          DataConsistencyWarning, stacklevel=3)
+        return ok
+
+    # ---- JSON ------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        def table(v):
+            return None if v is None else [float(x) if np.isfinite(x) else None for x in v]
+
+        return {
+            "method": "split-conformal",
+            "score": self.score,
+            "levels": [float(v) for v in self.levels],
+            "quantiles": {k: table(v) for k, v in self.quantiles.items()},
+            "n_pixels": {k: int(v) for k, v in self.n_pixels.items()},
+            "n_maps": int(self.n_maps),
+            "edge_pixels": int(self.edge_pixels),
+            "empirical_coverage": self.empirical_coverage,
+            "chi2dof": self.chi2dof,
+            "data": self.data,
+            "created": self.created,
+            "miu2net_version": self.miu2net_version,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        try:
+            if data.get("method") != "split-conformal":
+                raise KeyError("method")
+
+            def table(v):
+                return None if v is None else np.array([np.inf if x is None else float(x) for x in v])
+
+            return cls(levels=np.asarray(data["levels"], dtype=np.float64),
+                       quantiles={k: table(v) for k, v in data["quantiles"].items()},
+                       n_pixels=dict(data.get("n_pixels", {})), n_maps=int(data["n_maps"]),
+                       edge_pixels=int(data["edge_pixels"]), score=str(data["score"]), chi2dof=dict(data["chi2dof"]),
+                       empirical_coverage=dict(data.get("empirical_coverage", {})), data=dict(data.get("data", {})),
+                       created=str(data.get("created", "")), miu2net_version=str(data.get("miu2net_version", "")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"the model's calibration entry is not readable ({exc}); recalibrate it with "
+                             "`miu2net calibrate`") from None
+
+    def summary(self) -> dict:
+        """Quantiles, empirical coverage and CHI2DOF range at :data:`REPORT_LEVELS` (for printing)."""
+        return {"n_maps": self.n_maps, "n_pixels": self.n_pixels.get("all"), "score": self.score,
+                "q": {f"{c:g}": self.quantile(c) for c in REPORT_LEVELS},
+                "coverage": self.empirical_coverage, "chi2dof_range": self.chi2dof["range"]}
+
+
+# ---- building a calibration ------------------------------------------------------------------------
+
+
+def _chi2_summary(chi2: np.ndarray, noise: np.ndarray, quantiles: tuple[float, float]) -> dict:
+    qlo, qhi = quantiles
+    chi2 = np.asarray(chi2, dtype=np.float64)
+    noise = np.asarray(noise, dtype=np.float64)
+    out = {"quantiles": [qlo, qhi], "range": [float(np.quantile(chi2, qlo)), float(np.quantile(chi2, qhi))],
+           "percentiles": {str(p): float(np.percentile(chi2, p)) for p in (0, 1, 5, 50, 95, 99, 100)}}
+    n_bins = min(MAX_CHI2_BINS, len(chi2) // MIN_MAPS_PER_BIN)
+    bins = []
+    if n_bins >= 2 and np.ptp(np.log(noise)) > 0.05:
+        order = np.argsort(noise)
+        for part in np.array_split(order, n_bins):
+            c = chi2[part]
+            bins.append({"sigma": [float(noise[part].min()), float(noise[part].max())],
+                         "range": [float(np.quantile(c, qlo)), float(np.quantile(c, qhi))], "n": int(len(part))})
+    out["bins"] = bins
+    return out
+
+
+def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None = None, n_max: int | None = None,
+              edge_pixels: int | None = None, chi2_quantiles: tuple[float, float] = (0.005, 0.995),
+              batch_size: int = 8, device: str = "cpu", data: dict | None = None,
+              levels: Iterable[float] = LEVELS) -> Calibration:
+    """Calibrate a trained model on held-out samples (module docstring).
+
+    Args:
+        model: a :class:`miu2net.nn.checkpoint.TrainedModel` (or a path/name for
+            :func:`miu2net.nn.checkpoint.load_model`).
+        samples: dicts with ``kappa`` (truth), ``g1``, ``g2``, ``mask`` and ``noise`` maps of the model's
+            size (e.g. a :class:`miu2net.sims.dataset.SimDataset` split or a calibration stream); never
+            maps the model was trained on.
+        pixel_arcmin: the samples' pixel (default: the model's); must match the model's.
+        n_max: use at most this many samples.
+        edge_pixels: width of the ``edge`` class (default: 1/16 of the model's map size, at least 2).
+        chi2_quantiles: the accepted CHI2DOF range as quantiles of the calibration values.
+        batch_size, device: of the forward passes.
+        data: description of the calibration data, stored with the calibration.
+        levels: the coverage grid.
+
+    Returns:
+        the :class:`Calibration` (store it with :func:`save_calibration`).
+    """
+    import torch
+
+    from miu2net import __version__
+    from miu2net.nn.base import raw_from_sample
+    from miu2net.nn.checkpoint import TrainedModel, load_model
+    from miu2net.stats.consistency import chi2_per_dof
+
+    trained = model if isinstance(model, TrainedModel) else load_model(model)
+    size = tuple(trained.map_size)
+    if pixel_arcmin is not None and abs(float(pixel_arcmin) / trained.pixel_arcmin - 1.0) > 1e-3:
+        raise InputError(f"calibration maps of {pixel_arcmin:g}' pixels for a model of {trained.pixel_arcmin:g}' pixels")
+    if not 0 <= chi2_quantiles[0] < chi2_quantiles[1] <= 1:
+        raise InputError(f"chi2_quantiles must be (lo, hi) with 0 <= lo < hi <= 1; got {chi2_quantiles}")
+    edge = max(2, size[0] // 16) if edge_pixels is None else int(edge_pixels)
+    levels = np.asarray(list(levels), dtype=np.float64)
+    if levels.size == 0 or np.any(np.diff(levels) <= 0) or levels[0] <= 0 or levels[-1] >= 1:
+        raise InputError("levels must increase strictly inside (0, 1)")
+    net = trained.model.to(device).eval()
+    has_spread = trained.model.out_channels > 1
+    scores = {name: [] for name in CLASSES}
+    chi2, noise_levels = [], []
+    pending: list[dict] = []
+    count = 0
+
+    def flush() -> None:
+        raws = np.stack([raw_from_sample(s) for s in pending])
+        with torch.inference_mode():
+            out = net(torch.from_numpy(raws).to(device)).float().cpu().numpy().astype(np.float64)
+        for s, o in zip(pending, out):
+            truth = np.asarray(s["kappa"], dtype=np.float64)
+            mask = (np.asarray(s["mask"]) > 0).astype(np.float64)
+            resid = np.abs(truth - o[0])
+            score = resid / o[1] if has_spread else resid
+            classes = pixel_classes(mask, edge)
+            for k, name in enumerate(CLASSES):
+                scores[name].append(score[classes == k].astype(np.float32))
+            noise = np.asarray(s["noise"], dtype=np.float64)
+            chi2.append(chi2_per_dof(np.asarray(s["g1"], dtype=np.float64), np.asarray(s["g2"], dtype=np.float64),
+                                     mask, noise, o[0]))
+            noise_levels.append(_median_noise(noise, mask))
+        pending.clear()
+
+    for sample in samples:
+        if n_max is not None and count >= n_max:
+            break
+        shape = tuple(np.shape(sample["kappa"]))
+        if shape != size:
+            raise InputError(f"calibration map of {shape[0]}x{shape[1]} pixels for a model of {size[0]}x{size[1]}; "
+                             "calibrate on maps of the model's size")
+        pending.append(sample)
+        count += 1
+        if len(pending) >= batch_size:
+            flush()
+    if pending:
+        flush()
+    if count < 2:
+        raise InputError(f"calibration needs at least 2 maps; got {count}")
+    per_class = {name: np.concatenate(v) if v else np.zeros(0, np.float32) for name, v in scores.items()}
+    every = np.concatenate(list(per_class.values()))
+    quantiles: dict[str, np.ndarray | None] = {"all": conformal_quantiles(every, levels)}
+    n_pixels = {"all": int(every.size)}
+    for name, s in per_class.items():
+        n_pixels[name] = int(s.size)
+        quantiles[name] = conformal_quantiles(s, levels) if s.size >= MIN_CLASS_PIXELS else None
+    calibration = Calibration(
+        levels=levels, quantiles=quantiles, n_pixels=n_pixels, n_maps=count, edge_pixels=edge,
+        score="abs_residual_over_sigma" if has_spread else "abs_residual",
+        chi2dof=_chi2_summary(np.asarray(chi2), np.asarray([np.nan if v is None else v for v in noise_levels]),
+                              chi2_quantiles),
+        data=dict(data or {}), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        miu2net_version=__version__)
+    # The coverage the stored quantiles reach on the calibration pixels themselves (>= the level by
+    # construction, up to interpolation; reported so a user sees what the tables hold).
+    report = {}
+    for region in ("all",) + CLASSES:
+        s = every if region == "all" else per_class[region]
+        if s.size == 0:
+            continue
+        report[region] = {f"{c:g}": float(np.mean(s <= calibration.quantile(c, region))) for c in REPORT_LEVELS}
+    calibration.empirical_coverage = report
+    return calibration
+
+
+def evaluate_coverage(model: Any, samples: Iterable[dict], *, coverages: Iterable[float] = REPORT_LEVELS,
+                      n_max: int | None = None, batch_size: int = 8, device: str = "cpu") -> dict:
+    """Empirical coverage of a calibrated model's intervals on (held-out) samples, overall and per class.
+
+    Returns ``{"all": {"0.68": fraction, ...}, "observed": ..., "masked": ..., "edge": ...,
+    "mean_half_width": {"0.68": ...}, "n_maps": n, "chi2dof": [...], "dataok": [...]}``.
+    """
+    import torch
+
+    from miu2net.nn.base import raw_from_sample
+    from miu2net.nn.checkpoint import TrainedModel, load_model
+    from miu2net.stats.consistency import chi2_per_dof
+
+    trained = model if isinstance(model, TrainedModel) else load_model(model)
+    cal = trained.calibration
+    if cal is None:
+        raise InputError(f"model {trained.name}: not calibrated; run `miu2net calibrate` first")
+    coverages = [cal.check_coverage(c) for c in coverages]
+    net = trained.model.to(device).eval()
+    hits = {r: {c: [0, 0] for c in coverages} for r in ("all",) + CLASSES}
+    widths = {c: [] for c in coverages}
+    chi2s, oks = [], []
+    samples = list(samples if n_max is None else (s for _, s in zip(range(n_max), samples)))
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start:start + batch_size]
+        with torch.inference_mode():
+            out = net(torch.from_numpy(np.stack([raw_from_sample(s) for s in chunk])).to(device)).float().cpu().numpy()
+        for s, o in zip(chunk, out.astype(np.float64)):
+            truth = np.asarray(s["kappa"], dtype=np.float64)
+            mask = (np.asarray(s["mask"]) > 0).astype(np.float64)
+            classes = pixel_classes(mask, cal.edge_pixels)
+            spread = o[1] if o.shape[0] > 1 else None
+            for c in coverages:
+                width = cal.half_width(spread, mask, c)
+                inside = np.abs(truth - o[0]) <= width
+                widths[c].append(float(width.mean()))
+                hits["all"][c][0] += int(inside.sum())
+                hits["all"][c][1] += inside.size
+                for k, name in enumerate(CLASSES):
+                    sel = classes == k
+                    hits[name][c][0] += int(inside[sel].sum())
+                    hits[name][c][1] += int(sel.sum())
+            noise = np.asarray(s["noise"], dtype=np.float64)
+            c2 = chi2_per_dof(np.asarray(s["g1"], dtype=np.float64), np.asarray(s["g2"], dtype=np.float64), mask,
+                              noise, o[0])
+            chi2s.append(c2)
+            oks.append(cal.data_ok(c2, _median_noise(noise, mask)))
+    out = {r: {f"{c:g}": h[0] / h[1] for c, h in v.items() if h[1]} for r, v in hits.items()}
+    out["mean_half_width"] = {f"{c:g}": float(np.mean(w)) for c, w in widths.items()}
+    out["n_maps"] = len(samples)
+    out["chi2dof"] = chi2s
+    out["dataok"] = oks
+    return out
+
+
+# ---- storage -------------------------------------------------------------------------------------------
+
+
+def save_calibration(model: str | Path, calibration: Calibration, *, out: str | Path | None = None) -> Path:
+    """Store ``calibration`` in the model's JSON (module docstring); returns the JSON path.
+
+    ``out`` (a path stem) writes a calibrated copy (weights copied) instead of updating the model in place.
+    Any earlier calibration is replaced.
+    """
+    import shutil
+
+    from miu2net.nn.checkpoint import _atomic_write, _stem, resolve_model
+
+    weights, meta = resolve_model(model)
+    config = json.loads(meta.read_text())
+    config["calibration"] = calibration.to_dict()
+    if out is not None:
+        stem = _stem(out)
+        new_weights = stem.with_suffix(".safetensors")
+        if new_weights.resolve() != weights.resolve():
+            _atomic_write(new_weights, lambda tmp: shutil.copyfile(weights, tmp))
+        meta = stem.with_suffix(".json")
+    text = json.dumps(config, indent=2) + "\n"
+    _atomic_write(meta, lambda tmp: Path(tmp).write_text(text))
+    return meta

@@ -1,0 +1,309 @@
+r"""Training on maps simulated on the fly: every step sees new maps, at a new survey depth.
+
+:class:`StreamingSimDataset` is a map-style data set whose key is ``(epoch, index)``: the sample is a
+pure function of ``(configuration, ranges, seed, epoch, index)``, computed when a DataLoader worker
+asks for it, so a run never sees the same map twice and a rerun (or a resumed run) sees exactly the
+same ones. Per sample:
+
+1. A 63-bit sample seed and the survey draws come from ``numpy.random.SeedSequence([sim.seed, 3,
+   seed, epoch, index])``; stream code 3 (4 for calibration streams, :data:`CALIBRATION_STREAM`) sits
+   beside the store's split codes (train 0, val 1, test 2, :mod:`miu2net.sims.dataset`), so streamed
+   maps are never the store's validation or test maps.
+2. The depth :math:`n_{\rm gal}` is drawn log-uniformly in ``n_gal_arcmin2``, :math:`\sigma_e`
+   uniformly in ``shape_noise_sigma``; the survey becomes Poisson (:math:`N \sim {\rm Poisson}(n_{\rm gal}
+   A_{\rm pix})` galaxies per pixel, :math:`\sigma = \sigma_e/\sqrt{2N}`, empty pixels masked) with
+   the survey mask's target fraction drawn uniformly in ``masked_fraction`` (inside
+   :func:`miu2net.sims.simulate.apply_survey`).
+3. The sample is made by the code path of ``miu2net simulate``:
+   :func:`miu2net.sims.simulate.simulate_truth` with the *base* configuration (so its cached field
+   model, C_ell grid and halo population, which do not depend on the depth, are computed once per
+   worker process), then :func:`miu2net.sims.simulate.apply_survey` with the sample's survey.
+
+Samples are the dicts of :data:`miu2net.sims.simulate.MAP_FIELDS` plus the scalars ``n_gal_arcmin2``,
+``shape_noise_sigma`` and ``seed`` (0-d arrays). An integer key ``i`` means ``(0, i)``.
+
+:class:`StreamSampler` yields the keys ``(epoch, i)`` of one epoch for one device (``i`` from ``rank``
+in steps of ``world_size``); Lightning calls its ``set_epoch`` at the start of every epoch (also after
+a resume), so the epoch reaches the DataLoader workers with the keys, whatever their number.
+:class:`StreamingDataModule` trains on a stream and validates (and tests) on a fixed store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data.distributed import DistributedSampler
+
+from miu2net.config import Config
+from miu2net.errors import InputError
+from miu2net.nn.data import MassMapDataModule, TrainingView, describe_dataset, open_splits
+
+#: Seed-sequence code of training streams (the store's splits use 0, 1, 2).
+TRAIN_STREAM = 3
+#: Seed-sequence code of calibration streams (never the training stream, whatever the seeds).
+CALIBRATION_STREAM = 4
+
+
+class StreamingSimDataset(Dataset):
+    """Samples simulated on demand with a random survey depth each (module docstring).
+
+    Args:
+        config: survey geometry (pixel, map size, sources) and simulation (field, halos, box); its
+            depth, shape noise, noise model and mask range are replaced per sample.
+        n_gal_arcmin2: [min, max] of the log-uniform source density, per arcmin².
+        shape_noise_sigma: [min, max] of the uniform total ellipticity rms.
+        masked_fraction: [min, max] of the survey mask's target fraction (0, 0: no survey mask; empty
+            pixels are still masked).
+        length: samples per epoch (``len()``; keys beyond it are allowed).
+        seed: seed of the stream (with ``sim.seed`` of ``config``).
+        stream: :data:`TRAIN_STREAM` or :data:`CALIBRATION_STREAM` (or any other code >= 3).
+    """
+
+    def __init__(self, config: Config, *, n_gal_arcmin2: tuple[float, float] = (5.0, 100.0),
+                 shape_noise_sigma: tuple[float, float] = (0.26, 0.40),
+                 masked_fraction: tuple[float, float] = (0.0, 0.35), length: int = 1000, seed: int = 0,
+                 stream: int = TRAIN_STREAM) -> None:
+        from miu2net.nn.config import StreamConfig
+
+        # Validate the ranges with the pydantic model (the messages name the options).
+        ranges = StreamConfig(n_gal_arcmin2=tuple(n_gal_arcmin2), shape_noise_sigma=tuple(shape_noise_sigma),
+                              masked_fraction=tuple(masked_fraction))
+        if int(length) < 1:
+            raise InputError(f"length must be >= 1; got {length}")
+        if int(stream) < 3:
+            raise InputError(f"stream codes 0-2 belong to the store's splits; got {stream}")
+        if int(seed) < 0:
+            raise InputError(f"seed must be >= 0; got {seed}")
+        self.n_gal_arcmin2 = tuple(float(v) for v in ranges.n_gal_arcmin2)
+        self.shape_noise_sigma = tuple(float(v) for v in ranges.shape_noise_sigma)
+        self.masked_fraction = tuple(float(v) for v in ranges.masked_fraction)
+        self.length = int(length)
+        self.seed = int(seed)
+        self.stream = int(stream)
+        # The truth config: the base config, unchanged (its JSON keys the per-process field-model cache).
+        self.config = config
+        survey = config.survey
+        mask = survey.mask.model_copy(update={"enabled": self.masked_fraction[1] > 0,
+                                              "masked_fraction": self.masked_fraction})
+        # Per-sample surveys are model_copy()'d from this one (no validation: a shallow survey at small
+        # pixels legitimately leaves many pixels empty, which SurveyConfig refuses for fixed stores).
+        self._survey = survey.model_copy(update={"noise_model": "poisson", "mask": mask})
+
+    # ---- what a data set records -------------------------------------------------------------
+
+    @property
+    def pixel_arcmin(self) -> float:
+        return float(self.config.survey.pixel_arcmin)
+
+    @property
+    def map_size(self) -> int:
+        return int(self.config.survey.map_size)
+
+    @property
+    def ranges(self) -> dict:
+        return {"n_gal_arcmin2": list(self.n_gal_arcmin2), "shape_noise_sigma": list(self.shape_noise_sigma),
+                "masked_fraction": list(self.masked_fraction)}
+
+    @property
+    def survey(self) -> dict:
+        """The survey recorded with a trained model: the base survey with the stream's ranges."""
+        out = self.config.survey.model_dump(mode="json")
+        out["noise_model"] = "poisson"
+        out["stream"] = self.ranges
+        return out
+
+    @property
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        h.update(self.config.to_json().encode())
+        h.update(json.dumps({**self.ranges, "seed": self.seed, "stream": self.stream}, sort_keys=True).encode())
+        return "stream-" + h.hexdigest()[:16]
+
+    def noise_range(self) -> tuple[float, float]:
+        r"""[min, max] of the per-map median noise σ the stream can produce (Gaussian-equivalent
+        :math:`\sigma_e/\sqrt{2 n_{\rm gal} A_{\rm pix}}`, at least one galaxy per observed pixel)."""
+        area = self.pixel_arcmin**2
+        lo = self.shape_noise_sigma[0] / math.sqrt(2.0 * max(self.n_gal_arcmin2[1] * area, 1.0))
+        hi = self.shape_noise_sigma[1] / math.sqrt(2.0 * max(self.n_gal_arcmin2[0] * area, 1.0))
+        return lo, hi
+
+    # ---- samples ---------------------------------------------------------------------------------
+
+    def draw(self, epoch: int, index: int) -> dict:
+        """The sample's seed and survey draws: ``{"seed", "n_gal_arcmin2", "shape_noise_sigma"}``."""
+        if int(epoch) < 0 or int(index) < 0:
+            raise InputError(f"epoch and index must be >= 0; got ({epoch}, {index})")
+        ss = np.random.SeedSequence([self.config.sim.seed, self.stream, self.seed, int(epoch), int(index)])
+        seed = int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
+        rng = np.random.default_rng(ss.spawn(1)[0])
+        lo, hi = self.n_gal_arcmin2
+        n_gal = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else lo
+        s_lo, s_hi = self.shape_noise_sigma
+        sigma_e = float(rng.uniform(s_lo, s_hi)) if s_hi > s_lo else s_lo
+        return {"seed": seed, "n_gal_arcmin2": n_gal, "shape_noise_sigma": sigma_e}
+
+    def sample_config(self, draws: dict) -> Config:
+        """The configuration of one sample: the base one with the drawn survey (not re-validated)."""
+        survey = self._survey.model_copy(update={"n_gal_arcmin2": draws["n_gal_arcmin2"],
+                                                 "shape_noise_sigma": draws["shape_noise_sigma"]})
+        return self.config.model_copy(update={"survey": survey})
+
+    def sample(self, epoch: int, index: int) -> dict[str, np.ndarray]:
+        """Sample ``index`` of ``epoch`` (module docstring); deterministic."""
+        from miu2net.sims.simulate import apply_survey, simulate_truth
+
+        draws = self.draw(epoch, index)
+        kappa_box, _ = simulate_truth(self.config, draws["seed"])
+        maps = apply_survey(kappa_box, self.sample_config(draws), draws["seed"],
+                            periodic=self.config.sim.box_factor >= 2)
+        maps["n_gal_arcmin2"] = np.float32(draws["n_gal_arcmin2"])
+        maps["shape_noise_sigma"] = np.float32(draws["shape_noise_sigma"])
+        maps["seed"] = np.int64(draws["seed"])
+        return maps
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, key: Any) -> dict[str, np.ndarray]:
+        if isinstance(key, (tuple, list)):
+            epoch, index = key
+        else:
+            epoch, index = 0, key
+        return self.sample(int(epoch), int(index))
+
+    def __repr__(self) -> str:
+        return (f"StreamingSimDataset(n_gal={list(self.n_gal_arcmin2)}, sigma_e={list(self.shape_noise_sigma)}, "
+                f"masked={list(self.masked_fraction)}, length={self.length}, seed={self.seed})")
+
+
+class StreamSampler(Sampler):
+    """Keys ``(epoch, i)`` of one epoch of ``n`` samples, for device ``rank`` of ``world_size`` (module docstring).
+
+    Each device gets ``n // world_size`` keys (``i = rank, rank + world_size, ...``).
+    """
+
+    def __init__(self, n: int, *, rank: int = 0, world_size: int = 1) -> None:
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise InputError(f"rank {rank} of world_size {world_size} is not a device")
+        self.n = int(n)
+        self.rank = int(rank)
+        self.world_size = int(world_size)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n // self.world_size
+
+    def __iter__(self):
+        count = len(self)
+        for k in range(count):
+            yield (self.epoch, self.rank + k * self.world_size)
+
+
+class StreamingDataModule(MassMapDataModule):
+    """Train on a :class:`StreamingSimDataset`, validate and test on fixed data sets (module docstring).
+
+    An epoch is ``steps_per_epoch`` batches of ``batch_size`` fresh maps on each device. Augmentation and
+    fresh noise are off for the stream (every map is new anyway). The Trainer must be built with
+    ``use_distributed_sampler=False`` (:func:`miu2net.nn.module.fit` does so), since this module gives
+    each device its own keys; the validation set is then split over devices here.
+    """
+
+    #: The Trainer must not replace this module's samplers (see the class docstring).
+    own_samplers = True
+
+    def __init__(self, stream: StreamingSimDataset, val: Any, test: Any = None, *, steps_per_epoch: int = 500,
+                 batch_size: int = 16, num_workers: int = 0, pin_memory: bool = False) -> None:
+        if steps_per_epoch < 1:
+            raise InputError(f"steps_per_epoch must be >= 1; got {steps_per_epoch}")
+        self.steps_per_epoch = int(steps_per_epoch)
+        stream.length = self.steps_per_epoch * int(batch_size)
+        super().__init__(stream, val, test, batch_size=batch_size, num_workers=num_workers, augment=False,
+                         fresh_noise=False, pin_memory=pin_memory)
+
+    @classmethod
+    def from_train_config(cls, config: Any, *, pin_memory: bool = False) -> StreamingDataModule:
+        """From a :class:`miu2net.nn.config.TrainConfig` with ``stream`` set: validation on ``config.data``'s
+        val split, the simulation configuration from ``stream.sim_config`` or that store."""
+        from miu2net.config import load_config
+
+        s = config.stream
+        if config.data is None:
+            raise InputError("--stream validates on a fixed store: give --data")
+        splits = open_splits(config.data)
+        if s.sim_config is not None:
+            sim_config = load_config(s.sim_config)
+        else:
+            store_config = getattr(splits["val"], "config", None)
+            meta = getattr(splits["val"], "meta", {}) or {}
+            if store_config is None:
+                raise InputError(f"{config.data} records no simulation configuration (an .npz); give "
+                                 "stream.sim_config (--sim-config) for --stream")
+            if (meta.get("source") or {}).get("kind", "simulated") != "simulated":
+                raise InputError(f"{config.data} holds user convergence maps, which cannot be streamed; give "
+                                 "stream.sim_config (--sim-config) for --stream")
+            sim_config = store_config
+        val = splits["val"]
+        if getattr(val, "pixel_arcmin", sim_config.survey.pixel_arcmin) != sim_config.survey.pixel_arcmin:
+            raise InputError(f"the stream's pixel ({sim_config.survey.pixel_arcmin}') differs from the validation "
+                             f"store's ({val.pixel_arcmin}')")
+        stream = StreamingSimDataset(sim_config, n_gal_arcmin2=s.n_gal_arcmin2, shape_noise_sigma=s.shape_noise_sigma,
+                                     masked_fraction=s.masked_fraction, seed=config.seed)
+        test = splits["test"] if len(splits["test"]) else None
+        return cls(stream, val, test, steps_per_epoch=s.steps_per_epoch, batch_size=config.batch_size,
+                   num_workers=config.num_workers, pin_memory=pin_memory)
+
+    @property
+    def info(self) -> dict:
+        """:func:`describe_dataset` of 32 streamed samples, with the stream's full noise range."""
+        if self._info is None:
+            info = describe_dataset(self.train_set, n_max=32)
+            lo, hi = self.train_set.noise_range()
+            info["noise_range"] = [min(lo, info["noise_range"][0]), max(hi, info["noise_range"][1])]
+            info["stream"] = self.train_set.ranges
+            info["n_samples"] = None
+            self._info = info
+        return self._info
+
+    def _world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = self._world()
+        sampler = StreamSampler(self.steps_per_epoch * self.batch_size * world, rank=rank, world_size=world)
+        view = TrainingView(self.train_set)
+        return DataLoader(view, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
+                          drop_last=True, pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)
+
+    def _fixed_loader(self, dataset: Any) -> DataLoader:
+        rank, world = self._world()
+        view = TrainingView(dataset)
+        sampler = DistributedSampler(view, num_replicas=world, rank=rank, shuffle=False) if world > 1 else None
+        return DataLoader(view, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
+                          pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._fixed_loader(self.val_set)
+
+    def test_dataloader(self) -> DataLoader:
+        if self.test_set is None:
+            raise InputError("this data module has no test set")
+        return self._fixed_loader(self.test_set)
+
+
+def stream_from_path(path: str | Path, **kwargs) -> StreamingSimDataset:
+    """A stream with the simulation configuration of a Zarr store (``miu2net simulate``)."""
+    from miu2net.sims.dataset import read_config
+
+    return StreamingSimDataset(read_config(path), **kwargs)
