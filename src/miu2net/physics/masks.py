@@ -134,7 +134,10 @@ def survey_mask(
         return np.ones(shape)
     scale = 1.0 / pixel_arcmin
     if ccd_gaps_on:
-        masked |= ccd_gaps(shape, rng, spacing_pix=ccd_spacing_arcmin * scale, width_pix=ccd_width_arcmin * scale)
+        # A gap narrower than a pixel would be sampled at pixel centres as a dashed line: it is
+        # widened to one pixel (the pixels it crosses lose most of their galaxies anyway).
+        masked |= ccd_gaps(shape, rng, spacing_pix=ccd_spacing_arcmin * scale,
+                           width_pix=max(ccd_width_arcmin * scale, 1.0))
     if edge_on:
         edge = survey_edge(shape, rng, depth_pix=edge_depth_arcmin * scale, roughness_pix=4 * scale)
         if (masked | edge).mean() <= target_fraction:
