@@ -19,6 +19,8 @@ import argparse
 import time
 from pathlib import Path
 
+from rich.progress import Progress
+
 from miu2net.config import preset
 from miu2net.evaluate import evaluate, markdown_table, runnable_methods, write_report
 from miu2net.sims.dataset import SimDataset, create_dataset
@@ -46,8 +48,11 @@ def main() -> None:
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
     usable, skipped = runnable_methods(wanted, test[0], test.pixel_arcmin, options)
     start = time.perf_counter()
-    report = evaluate((test[i] for i in range(len(test))), pixel_arcmin=test.pixel_arcmin,
-                      methods=usable + (["ks:1arcmin"] if "ks" in usable else []), method_options=options)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("evaluating", total=len(test))
+        report = evaluate((test[i] for i in range(len(test))), pixel_arcmin=test.pixel_arcmin,
+                          methods=usable + (["ks:1arcmin"] if "ks" in usable else []), method_options=options,
+                          progress=lambda done: bar.update(task, completed=done))
     t_eval = time.perf_counter() - start
     write_report(report, out, meta={"preset": args.preset, "seed": SEED, "data": str(data), "skipped": skipped,
                                     "options": options, "seconds_simulate": t_sim, "seconds_evaluate": t_eval,
