@@ -98,7 +98,7 @@ def plot_examples(examples: list[dict], path: str | Path, *, pixel_arcmin: float
             ax.set_yticks([])
         for ax, name in zip(axes[0], names):
             ax.set_title(name)
-    _save_atomic(fig, path)
+    _save_atomic(fig, path, dpi=70)  # noisy maps compress badly: keep the file small
 
 
 def plot_spectra(report: dict, path: str | Path, *, tolerance: float = 0.04) -> None:
