@@ -145,3 +145,14 @@ def test_unknown_method_and_option(shear_file, tmp_path):
     result = runner.invoke(app, ["reconstruct", str(shear_file), "-o", str(tmp_path / "k.fits"),
                                  "--option", "bogus=1"])
     assert result.exit_code == 2 and "bogus" in result.output
+
+
+def test_outputs_get_the_usual_permissions(tmp_path, rng):
+    """Atomic writes go through a private temporary file; the result must still be readable as usual."""
+    import os
+
+    kappa = KappaMap(rng.standard_normal((8, 8)), rng.standard_normal((8, 8)), 1.0, meta={"method": "ks"})
+    path = write_kappa_map(kappa, tmp_path / "k.fits")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

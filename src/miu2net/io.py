@@ -160,6 +160,14 @@ def default_wcs(shape: tuple[int, int], pixel_arcmin: float, center_deg: tuple[f
     return wcs
 
 
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """Give a finished temporary file the usual permissions (mkstemp makes it private) and rename it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def _write_atomic(hdul: fits.HDUList, path: Path) -> Path:
     """Write to a temporary file beside ``path`` and rename it: readers never see half a file."""
     directory = path.parent if str(path.parent) else Path(".")
@@ -169,7 +177,7 @@ def _write_atomic(hdul: fits.HDUList, path: Path) -> Path:
     os.close(fd)
     try:
         hdul.writeto(tmp, overwrite=True)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -15,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from miu2net.io import publish  # noqa: E402
+
 
 def _save_atomic(fig, path: str | Path, dpi: int = 120) -> None:
     path = Path(path)
@@ -22,7 +24,7 @@ def _save_atomic(fig, path: str | Path, dpi: int = 120) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         plt.close(fig)
         if os.path.exists(tmp):

@@ -49,6 +49,7 @@ import torch
 
 from miu2net import __version__
 from miu2net.errors import InputError
+from miu2net.io import publish
 from miu2net.nn.base import MassMapNet
 from miu2net.nn.registry import count_parameters, create_model
 
@@ -83,7 +84,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -375,7 +375,9 @@ def write_gadget_hdf5(particles: Particles, path: str | Path, *, hubble: float) 
             group = f.create_group("PartType1")
             group["Coordinates"] = (particles.positions / GADGET_LENGTH_MPC_H).astype(np.float32)
             group["Masses"] = (particles.masses / GADGET_MASS_MSUN_H).astype(np.float32)
-        os.replace(tmp, path)
+        from miu2net.io import publish
+
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
