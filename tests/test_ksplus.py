@@ -14,7 +14,7 @@ from miu2net.physics.operators import ks93_forward, rotate_shear
 from miu2net.physics.shear import pixel_noise_sigma, reduced_shear
 from miu2net.sims.fields import gaussian_field
 from miu2net.stats.metrics import gaussian_smooth, rmse
-from nfw_helpers import nfw_kappa
+from lensing_helpers import cut_field, nfw_kappa
 
 PIXEL = 0.41
 SIGMA_PIX = pixel_noise_sigma(shape_noise_sigma=0.4, n_gal_arcmin2=50.0, pixel_arcmin=PIXEL)
@@ -23,15 +23,6 @@ SIGMA_PIX = pixel_noise_sigma(shape_noise_sigma=0.4, n_gal_arcmin2=50.0, pixel_a
 @pytest.fixture(scope="module")
 def cl():
     return signal_power(cl_kappa=None, z_source=None, nz=None)[0]
-
-
-def cut_field(cl, seed: int, n: int = 256, box: int = 4):
-    """A Gaussian kappa map cut from a larger box and its (non-periodic) shear."""
-    rng = np.random.default_rng(seed)
-    big = gaussian_field((box * n, box * n), PIXEL, cl, rng)
-    g1, g2 = ks93_forward(big)
-    cut = slice((box - 1) * n // 2, (box + 1) * n // 2)
-    return big[cut, cut], g1[cut, cut], g2[cut, cut], rng
 
 
 def test_equals_ks_on_a_complete_periodic_noise_free_field(cl):

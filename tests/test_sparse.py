@@ -22,7 +22,7 @@ from miu2net.physics.masks import survey_mask
 from miu2net.physics.operators import ks93_forward, rotate_shear
 from miu2net.physics.shear import pixel_noise_sigma, reduced_shear
 from miu2net.sims.fields import gaussian_field
-from nfw_helpers import nfw_kappa
+from lensing_helpers import nfw_kappa
 
 PIXEL = 0.41
 SIGMA_PIX = pixel_noise_sigma(shape_noise_sigma=0.4, n_gal_arcmin2=50.0, pixel_arcmin=PIXEL)

@@ -16,6 +16,7 @@ from miu2net.physics.shear import pixel_noise_sigma
 from miu2net.sims.fields import gaussian_field
 from miu2net.stats.metrics import rmse
 from miu2net.stats.spectra import ARCMIN_TO_RAD, ell_grid
+from lensing_helpers import cut_field
 
 PIXEL = 0.41  # arcmin, csst
 SIGMA_PIX = pixel_noise_sigma(shape_noise_sigma=0.4, n_gal_arcmin2=50.0, pixel_arcmin=PIXEL)
@@ -26,15 +27,6 @@ def cl():
     """The default prior of the method (pyccl, Planck 2018, z_s = 1) as a function of ell."""
     cl_of_ell, _ = wiener.signal_power(cl_kappa=None, z_source=None, nz=None)
     return cl_of_ell
-
-
-def cut_field(cl, seed: int, n: int = 256, box: int = 4):
-    """A Gaussian kappa map cut from a box ``box`` times larger, and its shear (no periodic shear)."""
-    rng = np.random.default_rng(seed)
-    big = gaussian_field((box * n, box * n), PIXEL, cl, rng)
-    g1, g2 = ks93_forward(big)
-    cut = slice((box - 1) * n // 2, (box + 1) * n // 2)
-    return big[cut, cut], g1[cut, cut], g2[cut, cut], rng
 
 
 def noisy_masked(g1, g2, rng, *, mask_fraction=0.15, sigma=SIGMA_PIX):

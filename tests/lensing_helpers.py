@@ -1,6 +1,10 @@
-"""An analytic projected NFW convergence map, independent of miu2net.sims.halos, for method tests."""
+"""Truth maps shared by the method tests: an analytic projected NFW map (independent of
+miu2net.sims.halos) and a Gaussian field cut from a larger box."""
 
 import numpy as np
+
+from miu2net.physics.operators import ks93_forward
+from miu2net.sims.fields import gaussian_field
 
 
 def nfw_kappa(shape, centre, r_s_pix, kappa_s, oversample=4):
@@ -16,3 +20,12 @@ def nfw_kappa(shape, centre, r_s_pix, kappa_s, oversample=4):
     with np.errstate(divide="ignore", invalid="ignore"):
         kappa = np.where(inner | outer, 2 * kappa_s * (1 - f) / (r**2 - 1), 2 * kappa_s / 3)
     return kappa.mean(axis=(2, 3))
+
+
+def cut_field(cl, seed: int, n: int = 256, box: int = 4, *, pixel_arcmin: float = 0.41):
+    """A Gaussian kappa map cut from a box ``box`` times larger, and its shear (no periodic shear)."""
+    rng = np.random.default_rng(seed)
+    big = gaussian_field((box * n, box * n), pixel_arcmin, cl, rng)
+    g1, g2 = ks93_forward(big)
+    cut = slice((box - 1) * n // 2, (box + 1) * n // 2)
+    return big[cut, cut], g1[cut, cut], g2[cut, cut], rng
