@@ -77,6 +77,8 @@ def train_command(
     seed: Annotated[Optional[int], typer.Option(help="Global seed (default: 0).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoints/last.ckpt.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    views_per_truth: Annotated[Optional[int], typer.Option(help="--stream: samples drawn from each simulated truth box (random shift and symmetry, own depth, mask and noise) (default: 1).")] = None,
+    max_time_minutes: Annotated[Optional[float], typer.Option(help="Stop after this many minutes of wall-clock time and export the best weights so far.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML/TOML file of training options (a `train:` section or top level); flags override it.")] = None,
 ) -> None:
     """Train MIU2Net (or the DeepMass baseline) on a simulated data set; export the best model."""
@@ -88,11 +90,11 @@ def train_command(
              "weight_decay": weight_decay, "schedule": schedule, "accelerator": accelerator, "devices": devices,
              "num_nodes": num_nodes, "strategy": strategy, "precision": precision, "num_workers": workers,
              "patience": patience, "out_channels": out_channels, "fresh_noise": fresh_noise, "augment": augment,
-             "seed": seed, "noise_encoding": noise_encoding}
+             "seed": seed, "noise_encoding": noise_encoding, "max_time_minutes": max_time_minutes}
     options.update({k: v for k, v in flags.items() if v is not None})
     file_stream = options.pop("stream", None)  # a mapping of stream options, true, false or absent
     stream_options = dict(file_stream) if isinstance(file_stream, dict) else {}
-    stream_flags = {"steps_per_epoch": steps_per_epoch, "sim_config": sim_config,
+    stream_flags = {"steps_per_epoch": steps_per_epoch, "sim_config": sim_config, "views_per_truth": views_per_truth,
                     "n_gal_arcmin2": None if n_gal_range is None else _parse_range(n_gal_range, "--n-gal-range")}
     stream_options.update({k: v for k, v in stream_flags.items() if v is not None})
     if stream is None:
@@ -101,7 +103,7 @@ def train_command(
     if stream:
         options["stream"] = stream_options
     elif any(v is not None for v in stream_flags.values()):
-        raise InputError("--steps-per-epoch, --n-gal-range and --sim-config apply to --stream")
+        raise InputError("--steps-per-epoch, --n-gal-range, --views-per-truth and --sim-config apply to --stream")
     if spread_loss is not None:
         loss["spread"] = spread_loss
     if loss.get("spread", "none") != "none":

@@ -79,6 +79,8 @@ class StreamConfig(_Model):
         shape_noise_sigma: [min, max] total intrinsic ellipticity rms (default 0.26-0.40).
         masked_fraction: [min, max] target masked fraction of the survey mask (default 0-0.35).
         steps_per_epoch: optimiser steps per epoch (each a batch of fresh maps per device).
+        views_per_truth: samples drawn from each simulated truth box (random shift and symmetry, own
+            depth, mask and noise; :mod:`miu2net.nn.streaming`); 1: a new box per sample.
         sim_config: survey + simulation configuration file (None: the store's).
     """
 
@@ -86,6 +88,7 @@ class StreamConfig(_Model):
     shape_noise_sigma: tuple[float, float] = (0.26, 0.40)
     masked_fraction: tuple[float, float] = (0.0, 0.35)
     steps_per_epoch: int = Field(500, ge=1)
+    views_per_truth: int = Field(1, ge=1)
     sim_config: Path | None = None
 
     @model_validator(mode="after")
@@ -123,6 +126,8 @@ class TrainConfig(_Model):
         resume: continue from ``out/checkpoints/last.ckpt``.
         progress_bar: rich progress bar; log_every_n_steps.
         limit_train_batches, limit_val_batches: Lightning limits (for smoke runs).
+        max_time_minutes: stop training after this wall-clock time (Lightning ``max_time``; the best
+            weights so far are exported as usual); None: no limit.
     """
 
     data: Path | None = None
@@ -157,6 +162,7 @@ class TrainConfig(_Model):
     log_every_n_steps: int = Field(10, ge=1)
     limit_train_batches: int | float = 1.0
     limit_val_batches: int | float = 1.0
+    max_time_minutes: float | None = Field(None, gt=0)
 
     @field_validator("arch")
     @classmethod

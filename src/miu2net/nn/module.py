@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -276,8 +277,9 @@ def fit(config: TrainConfig, *, datamodule: Any = None, callbacks: list | None =
         cbs.append(RichProgressBar())
     cbs.extend(callbacks or [])
     loggers = [TensorBoardLogger(str(out), name="tensorboard"), CSVLogger(str(out), name="csv")]
+    max_time = None if config.max_time_minutes is None else timedelta(minutes=config.max_time_minutes)
     trainer = L.Trainer(
-        max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
+        max_epochs=config.epochs, max_time=max_time, accelerator=config.accelerator, devices=config.devices,
         num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision, callbacks=cbs,
         logger=loggers, default_root_dir=str(out), log_every_n_steps=config.log_every_n_steps,
         enable_progress_bar=config.progress_bar, enable_model_summary=config.progress_bar,

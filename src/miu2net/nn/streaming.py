@@ -19,6 +19,15 @@ same ones. Per sample:
    model, C_ell grid and halo population, which do not depend on the depth, are computed once per
    worker process), then :func:`miu2net.sims.simulate.apply_survey` with the sample's survey.
 
+With ``views_per_truth`` V > 1 the costly step, the truth box (its halos take about 0.15 s), is shared
+by V consecutive samples: sample ``index`` views box ``index // V`` (seeded from ``(epoch, index // V)``)
+after a random periodic shift of the whole box and a random one of its 8 symmetries (rotations by 90°
+and flips of κ, with the shear then computed from the transformed κ, so spin-2 signs are right by
+construction), with its own depth, shape noise, mask and noise (seeded from ``(epoch, index)``). The
+box is twice the map per side, so views are different quarters of it seen from different angles
+under different noise; the data-loader worker keeps the last box, so a batch of consecutive keys costs
+one truth per V samples. V = 1 is the plain stream above, unchanged.
+
 Samples are the dicts of :data:`miu2net.sims.simulate.MAP_FIELDS` plus the scalars ``n_gal_arcmin2``,
 ``shape_noise_sigma`` and ``seed`` (0-d arrays). An integer key ``i`` means ``(0, i)``.
 
@@ -63,12 +72,14 @@ class StreamingSimDataset(Dataset):
         length: samples per epoch (``len()``; keys beyond it are allowed).
         seed: seed of the stream (with ``sim.seed`` of ``config``).
         stream: :data:`TRAIN_STREAM` or :data:`CALIBRATION_STREAM` (or any other code >= 3).
+        views_per_truth: samples per simulated truth box (module docstring); 1 gives every sample its
+            own box. Needs a periodic box (``sim.box_factor >= 2``) when > 1.
     """
 
     def __init__(self, config: Config, *, n_gal_arcmin2: tuple[float, float] = (5.0, 100.0),
                  shape_noise_sigma: tuple[float, float] = (0.26, 0.40),
                  masked_fraction: tuple[float, float] = (0.0, 0.35), length: int = 1000, seed: int = 0,
-                 stream: int = TRAIN_STREAM) -> None:
+                 stream: int = TRAIN_STREAM, views_per_truth: int = 1) -> None:
         from miu2net.nn.config import StreamConfig
 
         # Validate the ranges with the pydantic model (the messages name the options).
@@ -80,6 +91,13 @@ class StreamingSimDataset(Dataset):
             raise InputError(f"stream codes 0-2 belong to the store's splits; got {stream}")
         if int(seed) < 0:
             raise InputError(f"seed must be >= 0; got {seed}")
+        if int(views_per_truth) < 1:
+            raise InputError(f"views_per_truth must be >= 1; got {views_per_truth}")
+        if int(views_per_truth) > 1 and config.sim.box_factor < 2:
+            raise InputError("views_per_truth > 1 shifts a periodic box: it needs sim.box_factor >= 2; got "
+                             f"{config.sim.box_factor}")
+        self.views_per_truth = int(views_per_truth)
+        self._last_truth: tuple[tuple[int, int], np.ndarray] | None = None
         self.n_gal_arcmin2 = tuple(float(v) for v in ranges.n_gal_arcmin2)
         self.shape_noise_sigma = tuple(float(v) for v in ranges.shape_noise_sigma)
         self.masked_fraction = tuple(float(v) for v in ranges.masked_fraction)
@@ -107,8 +125,11 @@ class StreamingSimDataset(Dataset):
 
     @property
     def ranges(self) -> dict:
-        return {"n_gal_arcmin2": list(self.n_gal_arcmin2), "shape_noise_sigma": list(self.shape_noise_sigma),
-                "masked_fraction": list(self.masked_fraction)}
+        out = {"n_gal_arcmin2": list(self.n_gal_arcmin2), "shape_noise_sigma": list(self.shape_noise_sigma),
+               "masked_fraction": list(self.masked_fraction)}
+        if self.views_per_truth > 1:
+            out["views_per_truth"] = self.views_per_truth
+        return out
 
     @property
     def survey(self) -> dict:
@@ -135,11 +156,13 @@ class StreamingSimDataset(Dataset):
 
     # ---- samples ---------------------------------------------------------------------------------
 
-    def draw(self, epoch: int, index: int) -> dict:
-        """The sample's seed and survey draws: ``{"seed", "n_gal_arcmin2", "shape_noise_sigma"}``."""
+    def draw(self, epoch: int, index: int, *, code: int | None = None) -> dict:
+        """The sample's seed and survey draws: ``{"seed", "n_gal_arcmin2", "shape_noise_sigma"}``
+        (``code`` 1: the draws of a shared truth box, module docstring)."""
         if int(epoch) < 0 or int(index) < 0:
             raise InputError(f"epoch and index must be >= 0; got ({epoch}, {index})")
-        ss = np.random.SeedSequence([self.config.sim.seed, self.stream, self.seed, int(epoch), int(index)])
+        entropy = [self.config.sim.seed, self.stream, self.seed, int(epoch), int(index)]
+        ss = np.random.SeedSequence(entropy if code is None else [*entropy, int(code)])
         seed = int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
         rng = np.random.default_rng(ss.spawn(1)[0])
         lo, hi = self.n_gal_arcmin2
@@ -154,12 +177,34 @@ class StreamingSimDataset(Dataset):
                                                  "shape_noise_sigma": draws["shape_noise_sigma"]})
         return self.config.model_copy(update={"survey": survey})
 
+    def truth_view(self, epoch: int, index: int) -> np.ndarray:
+        """The truth box of sample ``index`` with ``views_per_truth`` > 1: box ``index // V``, shifted and
+        transformed by the sample's own draws (module docstring)."""
+        from miu2net.sims.simulate import simulate_truth
+
+        key = (int(epoch), int(index) // self.views_per_truth)
+        if self._last_truth is None or self._last_truth[0] != key:
+            box_seed = self.draw(key[0], key[1], code=1)["seed"]
+            self._last_truth = (key, simulate_truth(self.config, box_seed)[0])
+        box = self._last_truth[1]
+        ss = np.random.SeedSequence([self.config.sim.seed, self.stream, self.seed, int(epoch), int(index), 2])
+        rng = np.random.default_rng(ss)
+        shift = rng.integers(0, box.shape[0]), rng.integers(0, box.shape[1])
+        view = np.roll(box, shift, axis=(0, 1))
+        view = np.rot90(view, k=int(rng.integers(4)))
+        if rng.integers(2):
+            view = view[:, ::-1]
+        return np.ascontiguousarray(view)
+
     def sample(self, epoch: int, index: int) -> dict[str, np.ndarray]:
         """Sample ``index`` of ``epoch`` (module docstring); deterministic."""
         from miu2net.sims.simulate import apply_survey, simulate_truth
 
         draws = self.draw(epoch, index)
-        kappa_box, _ = simulate_truth(self.config, draws["seed"])
+        if self.views_per_truth > 1:
+            kappa_box = self.truth_view(epoch, index)
+        else:
+            kappa_box, _ = simulate_truth(self.config, draws["seed"])
         maps = apply_survey(kappa_box, self.sample_config(draws), draws["seed"],
                             periodic=self.config.sim.box_factor >= 2)
         maps["n_gal_arcmin2"] = np.float32(draws["n_gal_arcmin2"])
@@ -179,7 +224,8 @@ class StreamingSimDataset(Dataset):
 
     def __repr__(self) -> str:
         return (f"StreamingSimDataset(n_gal={list(self.n_gal_arcmin2)}, sigma_e={list(self.shape_noise_sigma)}, "
-                f"masked={list(self.masked_fraction)}, length={self.length}, seed={self.seed})")
+                f"masked={list(self.masked_fraction)}, length={self.length}, seed={self.seed}, "
+                f"views_per_truth={self.views_per_truth})")
 
 
 class StreamSampler(Sampler):
@@ -256,7 +302,8 @@ class StreamingDataModule(MassMapDataModule):
             raise InputError(f"the stream's pixel ({sim_config.survey.pixel_arcmin}') differs from the validation "
                              f"store's ({val.pixel_arcmin}')")
         stream = StreamingSimDataset(sim_config, n_gal_arcmin2=s.n_gal_arcmin2, shape_noise_sigma=s.shape_noise_sigma,
-                                     masked_fraction=s.masked_fraction, seed=config.seed)
+                                     masked_fraction=s.masked_fraction, seed=config.seed,
+                                     views_per_truth=s.views_per_truth)
         test = splits["test"] if len(splits["test"]) else None
         return cls(stream, val, test, steps_per_epoch=s.steps_per_epoch, batch_size=config.batch_size,
                    num_workers=config.num_workers, pin_memory=pin_memory)
