@@ -92,6 +92,8 @@ def test_large_map_in_tiles(models):
 def test_mismatch_refused_unless_allowed(models):
     model = str(models / "tiny-u2")
     with pytest.raises(InputError, match="pixel scale"):
+        reconstruct(_shear(32, pixel=0.5), "miu2net", model=model)
+    with pytest.raises(InputError, match="smaller than.*binned 2x2"):  # 0.41' is binned to 16x16 first
         reconstruct(_shear(32, pixel=0.41), "miu2net", model=model)
     with pytest.raises(InputError, match="smaller than"):
         reconstruct(_shear(24), "miu2net", model=model)
@@ -99,7 +101,7 @@ def test_mismatch_refused_unless_allowed(models):
         reconstruct(_shear(32, noise_scale=3.0), "miu2net", model=model)
     with pytest.raises(InputError, match="NOISE"):
         reconstruct(_shear(32, noise=False), "miu2net", model=model)
-    small = reconstruct(_shear(24, pixel=0.41, noise=False), "miu2net", model=model, allow_mismatch=True)
+    small = reconstruct(_shear(24, pixel=0.5, noise=False), "miu2net", model=model, allow_mismatch=True)
     assert small.shape == (24, 24) and len(small.meta["mismatch"]) == 4
     assert reconstruct(_shear(32, noise_scale=1.1), "miu2net", model=model).meta.get("mismatch") is None
 

@@ -72,7 +72,7 @@ def reconstruct(
         help="Gridded shear (FITS with G1, G2, [MASK], [NOISE]; or .npz) or a galaxy catalogue "
              "(FITS table, CSV, Parquet with ra, dec, e1, e2, [weight, m, c1, c2]).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output convergence FITS.")],
-    method: Annotated[str, typer.Option(help="Reconstruction method: ks, wiener, ksplus, sparse, mcalens, ...")] = "ks",
+    method: Annotated[str, typer.Option(help="Reconstruction method: auto (the shipped MIU2Net when the input fits it, else ks), miu2net, deepmass, ks, wiener, ksplus, sparse, mcalens.")] = "auto",
     png: Annotated[Optional[Path], typer.Option(help="Also write a PNG figure here.")] = None,
     smooth: Annotated[
         Optional[float], typer.Option(help="Gaussian smoothing, standard deviation in arcmin (ks only).")
@@ -117,7 +117,7 @@ def reconstruct(
             raise InputError("--smooth applies to --method ks; other methods take their own --option")
         options["smooth_arcmin"] = smooth
     if coverage is not None:
-        if method not in ("miu2net", "deepmass"):
+        if method not in ("auto", "miu2net", "deepmass"):
             raise InputError("--coverage applies to a calibrated network (--method miu2net)")
         options["coverage"] = coverage
     columns = {"ra": ra_col, "dec": dec_col, "e1": e1_col, "e2": e2_col, "weight": weight_col,
@@ -134,7 +134,24 @@ def reconstruct(
             progress=lambda done: bar.update(task, completed=done),
         )
     write_kappa_map(kappa, output)
-    message = f"wrote {output} (method {method}, {kappa.shape[0]}x{kappa.shape[1]} at {shear.pixel_arcmin:g}')"
+    auto = kappa.meta.get("auto")
+    if auto is not None:
+        if auto["chosen"] == "miu2net":
+            console.print(f"method auto: the input fits the shipped model, so used miu2net with model {auto['model']}",
+                          highlight=False, soft_wrap=True)
+        else:
+            console.print(f"method auto: used {auto['chosen']}, since the shipped model does not fit this input "
+                          f"({auto['reason']})", highlight=False, soft_wrap=True)
+    binned = kappa.meta.get("binned")
+    if binned:
+        console.print(f"binned the {binned['from_pixel_arcmin']:g}' input {binned['factor']}x{binned['factor']} "
+                      f"to the model's {binned['to_pixel_arcmin']:g}' pixels"
+                      + (f" (cropped {binned['cropped'][0]} row(s), {binned['cropped'][1]} column(s))"
+                         if any(binned["cropped"]) else ""), highlight=False, soft_wrap=True)
+    used = kappa.meta.get("method", method)
+    model = kappa.meta.get("model")
+    message = (f"wrote {output} (method {used}" + (f", model {model}" if model and model != "none" else "")
+               + f", {kappa.shape[0]}x{kappa.shape[1]} at {kappa.pixel_arcmin:g}')")
     if "n_galaxies_in_map" in shear.meta:
         message += f" from {shear.meta['n_galaxies_in_map']} galaxies"
         if shear.meta.get("n_dropped_nonfinite"):
@@ -145,7 +162,7 @@ def reconstruct(
         from miu2net.plots import plot_kappa
 
         plot_kappa(kappa.kappa_e, png, pixel_arcmin=kappa.pixel_arcmin, kappa_b=kappa.kappa_b, snr=kappa.snr,
-                   title=f"{method}: {shear_file.name}")
+                   title=f"{used}: {shear_file.name}")
         message += f"; figure {png}"
     console.print(message, highlight=False, soft_wrap=True)
 

@@ -72,16 +72,23 @@ def runnable_methods(
     """Split ``methods`` into those that run on ``sample`` and those that cannot (name -> reason).
 
     A method that is not there yet, or a network with no model for these maps, is left out of the
-    benchmark with its reason rather than failing the whole run.
+    benchmark with its reason rather than failing the whole run; so is a network that bins the maps to
+    its coarser pixel (the benchmark compares maps on the truth's grid).
     """
     shear = shear_of_sample(sample, pixel_arcmin)
     usable, skipped = [], {}
     for name in methods:
         try:
-            reconstruct(shear, method_name(name), **method_options.get(name, {}))
-            usable.append(name)
+            out = reconstruct(shear, method_name(name), **method_options.get(name, {}))
         except InputError as exc:
             skipped[name] = str(exc)
+            continue
+        if out.shape != shear.shape:
+            how = (out.meta.get("binned") or {}).get("note", f"returns a {out.shape[0]}x{out.shape[1]} map")
+            skipped[name] = (f"{how}; the benchmark compares maps on the truth's {shear.shape[0]}x{shear.shape[1]} "
+                             f"grid of {pixel_arcmin:g}' pixels: use maps at the model's pixel")
+            continue
+        usable.append(name)
     return usable, skipped
 
 

@@ -8,8 +8,9 @@ array's x axis (axis 1). NaN is accepted only in masked pixels.
 
 Convergence out: FITS with image HDUs ``KAPPA_E``, ``KAPPA_B`` and, where computed, ``SIGMA``,
 ``SIGMA_NOISE`` and ``SNR``, each with the celestial WCS; provenance (METHOD, MODEL, OPTIONS, VERSION,
-PIXSCALE, CHI2DOF, DATAOK, COVERAGE) in the primary header and repeated in ``KAPPA_E``'s. Files are
-written to a temporary name and renamed, so a crash never leaves half a file.
+PIXSCALE, CHI2DOF, DATAOK, COVERAGE; BINNED and INPIXSC when the input was binned to a model's pixel)
+in the primary header and repeated in ``KAPPA_E``'s. Files are written to a temporary name and renamed,
+so a crash never leaves half a file.
 """
 
 from __future__ import annotations
@@ -200,6 +201,10 @@ def provenance_cards(kappa: KappaMap) -> list[tuple[str, Any, str]]:
         cards.append(("DATAOK", bool(meta["dataok"]), "CHI2DOF inside the model's calibrated range"))
     if meta.get("coverage") is not None:
         cards.append(("COVERAGE", float(meta["coverage"]), "probability content of KAPPA_E +- SIGMA"))
+    if meta.get("binned"):
+        binned = meta["binned"]
+        cards.append(("BINNED", int(binned["factor"]), "input binned NxN to the model's pixel"))
+        cards.append(("INPIXSC", float(binned["from_pixel_arcmin"]), "input pixel side before binning [arcmin]"))
     if meta.get("input"):
         cards.append(("INPUT", str(meta["input"])[-68:], ""))
     if meta.get("wcs_note"):
@@ -282,6 +287,9 @@ def read_kappa_map(path: str | Path) -> KappaMap:
             meta["chi2dof"] = head["CHI2DOF"]
         if "DATAOK" in head:
             meta["dataok"] = head["DATAOK"]
+        if "BINNED" in head:
+            meta["binned"] = {"factor": int(head["BINNED"]), "from_pixel_arcmin": head.get("INPIXSC"),
+                              "to_pixel_arcmin": pixel}
         return KappaMap(
             kappa_e=kappa_e,
             kappa_b=kappa_b if kappa_b is not None else np.zeros_like(kappa_e),

@@ -3,6 +3,7 @@
 Both types hold 2-D float arrays indexed ``[y, x]`` with square pixels of side ``pixel_arcmin``. Shear
 components are defined on the map's own axes: ``g1 > 0`` stretches along x (axis 1), ``g2 > 0`` along
 the diagonal x = y. The optional ``wcs`` (an ``astropy.wcs.WCS``, celestial) ties the grid to the sky.
+:func:`bin_shear` bins a shear map to coarser pixels (e.g. to a trained model's pixel).
 """
 
 from __future__ import annotations
@@ -131,3 +132,75 @@ class KappaMap:
             return None
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(err > 0, self.kappa_e / err, 0.0)
+
+
+def _binned_wcs(wcs: Any, factor: int, shape: tuple[int, int]) -> Any:
+    """The WCS of the grid whose pixel (j, i) is the block ``[f*j : f*(j+1), f*i : f*(i+1)]`` of ``wcs``'s
+    grid: its centre is the block's centre, old pixel ``f*q - (f-1)/2`` (1-based FITS pixels), and the
+    linear part (CD, or CDELT with PC) scales by ``f``. (``WCS.slice`` with a step ignores a CD matrix.)"""
+    if getattr(wcs, "sip", None) is not None or any(
+            getattr(wcs, name, None) is not None for name in ("cpdis1", "cpdis2", "det2im1", "det2im2")):
+        raise InputError("cannot bin a map whose WCS has distortion terms (SIP or lookup tables)")
+    out = wcs.deepcopy()
+    out.wcs.crpix = (np.asarray(wcs.wcs.crpix, dtype=np.float64) + (factor - 1) / 2) / factor
+    if out.wcs.has_cd():
+        out.wcs.cd = np.asarray(wcs.wcs.cd, dtype=np.float64) * factor
+    else:
+        out.wcs.cdelt = np.asarray(wcs.wcs.cdelt, dtype=np.float64) * factor
+    out.wcs.set()
+    if wcs.pixel_shape is not None:
+        out.pixel_shape = (shape[1], shape[0])
+    return out
+
+
+def bin_shear(shear: ShearMap, factor: int) -> ShearMap:
+    r"""``shear`` on pixels ``factor`` times larger: each output pixel is a block of ``factor x factor`` input
+    pixels.
+
+    Per block, with inverse-variance weights :math:`w = 1/\sigma^2` on observed pixels (equal weights
+    when ``shear.noise`` is None): :math:`g = \sum w g / \sum w` per component, noise
+    :math:`\sigma = 1/\sqrt{\sum w}` (None stays None), mask 1 where any pixel of the block is observed.
+    Fully masked blocks are masked (g = 0, noise inf). ``pixel_arcmin`` is multiplied by ``factor``; the
+    WCS, when present, describes the binned grid (a binned pixel's centre is its block's centre). A side
+    that is not a multiple of ``factor`` loses its trailing rows/columns (at most ``factor - 1``) before
+    binning. ``meta`` is kept, with ``meta["binned"]`` = ``{"factor", "from_pixel_arcmin",
+    "to_pixel_arcmin", "cropped": [rows, columns], "note"}`` added. ``factor = 1`` returns ``shear``.
+    Raises InputError for a factor that is not a positive integer or larger than the map.
+    """
+    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
+        raise InputError(f"the binning factor must be a positive integer; got {factor!r}")
+    factor = int(factor)
+    if factor == 1:
+        return shear
+    ny, nx = shear.shape
+    by, bx = ny // factor, nx // factor
+    if by == 0 or bx == 0:
+        raise InputError(f"a {ny}x{nx} map cannot be binned {factor}x{factor}: it is smaller than one block")
+    cy, cx = by * factor, bx * factor
+
+    def block_sum(a: np.ndarray) -> np.ndarray:  # ``a`` already cropped to (cy, cx)
+        return a.reshape(by, factor, bx, factor).sum(axis=(1, 3))
+
+    observed = shear.observed[:cy, :cx]
+    if shear.noise is None:
+        scale, weight = 1.0, observed.astype(np.float64)
+    else:
+        # Weights (scale/σ)² lie in (0, 1]: no overflow or underflow for any finite positive σ.
+        noise = shear.noise[:cy, :cx]
+        scale = float(noise[observed].min()) if observed.any() else 1.0
+        weight = np.where(observed, (scale / np.where(observed, noise, 1.0)) ** 2, 0.0)
+    wsum = block_sum(weight)
+    mask = block_sum(observed.astype(np.float64)) > 0
+    safe = np.where(mask, wsum, 1.0)
+    g1 = np.where(mask, block_sum(weight * shear.g1[:cy, :cx]) / safe, 0.0)
+    g2 = np.where(mask, block_sum(weight * shear.g2[:cy, :cx]) / safe, 0.0)
+    noise = None if shear.noise is None else np.where(mask, scale / np.sqrt(safe), np.inf)
+    pixel = shear.pixel_arcmin * factor
+    cropped = [ny - cy, nx - cx]
+    note = f"binned {factor}x{factor} from {shear.pixel_arcmin:g}' to {pixel:g}' pixels (inverse-variance weights)"
+    if any(cropped):
+        note += f"; the last {cropped[0]} row(s) and {cropped[1]} column(s) were cropped to fit whole blocks"
+    wcs = None if shear.wcs is None else _binned_wcs(shear.wcs, factor, (by, bx))
+    meta = {**shear.meta, "binned": {"factor": factor, "from_pixel_arcmin": shear.pixel_arcmin,
+                                     "to_pixel_arcmin": pixel, "cropped": cropped, "note": note}}
+    return ShearMap(g1=g1, g2=g2, pixel_arcmin=pixel, mask=mask.astype(np.float64), noise=noise, wcs=wcs, meta=meta)

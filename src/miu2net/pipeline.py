@@ -3,6 +3,11 @@
 ``reconstruct_file`` reads gridded shear (FITS/npz) or a galaxy catalogue (FITS table, CSV, Parquet),
 grids the catalogue, runs a method (tiled for wide fields when asked), and adds the noise-only error
 and S/N maps from randomly rotated ellipticities. The CLI's ``reconstruct`` is a thin shell over it.
+
+A trained model's method (``miu2net``, ``deepmass``) bins input at an integer fraction of the model's
+pixel to that pixel (:mod:`miu2net.methods.miu2net`); here the shear is binned first, so that tiles,
+the CHI2DOF of a tiled map, the noise realisations and the returned ShearMap all are on the κ map's
+grid. ``tile`` and ``tile_overlap`` count input pixels and are divided by the binning factor.
 """
 
 from __future__ import annotations
@@ -10,16 +15,23 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+import inspect
 from pathlib import Path
 
 from astropy.io import fits
 
 from miu2net.errors import DataConsistencyWarning, InputError
 from miu2net.io import FITS_SUFFIXES, read_shear_map
-from miu2net.maps import KappaMap, ShearMap
+from miu2net.maps import KappaMap, ShearMap, bin_shear
+from miu2net.methods import get_method
 from miu2net.methods import reconstruct as run_method
 
 DEFAULT_CATALOGUE_PIXEL_ARCMIN = 0.82
+
+#: The default method of ``reconstruct``: the shipped MIU2Net where the input fits it, else KS.
+AUTO = "auto"
+#: What ``auto`` falls back to when the shipped model does not fit the input.
+AUTO_FALLBACK = "ks"
 
 
 @dataclass
@@ -68,7 +80,7 @@ def load_shear(path: str | Path, catalogue: CatalogueOptions | None = None):
 def reconstruct_file(
     path: str | Path,
     *,
-    method: str = "ks",
+    method: str = AUTO,
     options: dict | None = None,
     catalogue: CatalogueOptions | None = None,
     noise_realisations: int = 0,
@@ -82,7 +94,8 @@ def reconstruct_file(
 
     Args:
         path: gridded shear or galaxy catalogue.
-        method: a name from :data:`miu2net.methods.METHODS`.
+        method: a name from :data:`miu2net.methods.METHODS`, or ``auto`` (:func:`choose_method`: the
+            shipped MIU2Net when the input fits it, else KS; the choice and its reason in ``meta["auto"]``).
         options: the method's keyword options.
         catalogue: reading and gridding options for catalogue input.
         noise_realisations: number of randomly rotated (or Gaussian, for gridded input) noise
@@ -101,6 +114,14 @@ def reconstruct_file(
 
     shear, binning = load_shear(path, catalogue)
     options = dict(options or {})
+    auto = None
+    if method == AUTO:
+        method, auto = choose_method(shear, options)
+    gridded = shear  # the catalogue's own grid, on which its noise realisations are binned
+    shear, binned = _bin_for_model(shear, method, options)
+    factor = 1 if binned is None else binned["factor"]
+    if tile is not None and factor > 1:
+        tile, tile_overlap = tile // factor, tile_overlap // factor
 
     def run(s: ShearMap) -> KappaMap:
         if tile is not None and tile < s.shape[0]:
@@ -121,7 +142,7 @@ def reconstruct_file(
     if noise_realisations:
         if binning is not None:
             def draw(rng):
-                return catalogue_noise_shear(shear, binning, rng)
+                return bin_shear(catalogue_noise_shear(gridded, binning, rng), factor)
         else:
             def draw(rng):
                 return gridded_noise_shear(shear, rng)
@@ -133,7 +154,41 @@ def reconstruct_file(
         catalogue if binning is not None else None, noise_realisations, tile, tile_overlap)}}
     for key in ("method", "model"):
         meta.setdefault(key, method if key == "method" else "none")
+    if binned is not None:
+        meta["binned"] = binned
+    if auto is not None:
+        meta["auto"] = auto
     return replace(kappa, meta=meta, wcs=kappa.wcs if kappa.wcs is not None else shear.wcs), shear
+
+
+def choose_method(shear: ShearMap, options: dict) -> tuple[str, dict]:
+    """The method ``auto`` stands for on ``shear``, and why: ``miu2net`` with its shipped default model
+    when that model takes the input as it is or binned to its pixel (pixel scale, map size, noise map
+    and noise level within its training range), else ``ks`` with the model's reason."""
+    from miu2net.methods.miu2net import DEFAULT_MODEL, bin_to_model
+    from miu2net.nn.checkpoint import load_model
+
+    if options:
+        raise InputError(f"--option {', '.join(sorted(options))} belongs to one method: give --method too "
+                         "(auto picks miu2net or ks)")
+    try:
+        trained = load_model(DEFAULT_MODEL)
+        binned, _ = bin_to_model(shear, trained)
+        trained.check_input(binned)
+    except InputError as exc:
+        return AUTO_FALLBACK, {"chosen": AUTO_FALLBACK, "model": None, "reason": str(exc)}
+    return "miu2net", {"chosen": "miu2net", "model": trained.name, "reason": "the input fits the shipped model"}
+
+
+def _bin_for_model(shear: ShearMap, method: str, options: dict) -> tuple[ShearMap, dict | None]:
+    """``shear`` binned to the pixel of the method's trained model (option ``model`` or the method's
+    default) when the method would bin it (module docstring), with the binning record; else unchanged."""
+    params = inspect.signature(get_method(method)).parameters
+    if "model" not in params:
+        return shear, None
+    from miu2net.methods.miu2net import bin_to_model
+
+    return bin_to_model(shear, options.get("model", params["model"].default))
 
 
 def _provenance(catalogue: CatalogueOptions | None, n_noise: int, tile: int | None, overlap: int) -> dict:

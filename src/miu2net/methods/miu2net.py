@@ -3,8 +3,13 @@ r"""MIU2Net: a trained U²-Net maps the observed shear, mask and noise map to th
 The network (:mod:`miu2net.nn.u2net`, trained by ``miu2net train``) approximates the posterior mean of
 κ given the noisy, masked reduced shear (its loss, :mod:`miu2net.nn.losses`, adds a power-spectrum term
 so the map's :math:`C_\ell` is not suppressed). The model is a pair ``NAME.safetensors`` + ``NAME.json``
-(:mod:`miu2net.nn.checkpoint`), a path or a name under ``miu2net/models/``; it refuses input of another
-pixel scale, a smaller map or a noise level outside its training range unless ``allow_mismatch=True``.
+(:mod:`miu2net.nn.checkpoint`), a path or a name under ``miu2net/models/``. Input at a finer pixel, where
+the model's pixel is within 1 % of an integer multiple n >= 2 of the input's, is first binned n x n to
+the model's pixel (:func:`miu2net.maps.bin_shear`, inverse-variance weights) and the κ map is returned on
+that binned grid, with ``meta["binned"]`` saying so; every later step (B mode, SIGMA, CHI2DOF, DATAOK)
+uses the binned shear. Otherwise the model refuses input of another pixel scale, a map smaller than its
+training size (after any binning) or a noise level outside its training range unless
+``allow_mismatch=True``.
 
 Maps larger than the model's training size are reconstructed in tiles of that size which overlap by
 ``tile_overlap`` pixels, run in batches of ``batch_size`` on ``device``, and blended with feathered
@@ -22,12 +27,13 @@ Error bars and data consistency (calibrated models, :mod:`miu2net.nn.calibration
 by ``miu2net calibrate`` gives ``KappaMap.sigma``, the split-conformal half-width at ``coverage``
 (default 0.68, i.e. the 68 % interval :math:`\hat\kappa \pm \sigma`): the network's own spread
 channel times the calibrated quantile of the pixel's class (observed, masked, map edge); written as
-``SIGMA`` (and ``SNR`` = κ_E / SIGMA) by :func:`miu2net.io.write_kappa_map`. It also computes
-``meta["chi2dof"]`` (:func:`miu2net.stats.consistency.chi2_per_dof` of κ_E) and sets
-``meta["dataok"]``: False, with a one-line :class:`miu2net.nn.calibration.DataConsistencyWarning`, when
-that value lies outside the range the model saw on its calibration data at the input's noise level
-(a wrong e1/e2 sign convention, B modes, a noise map that understates the noise). For an uncalibrated
-model ``sigma`` stays None and ``dataok`` is not set.
+``SIGMA`` (and ``SNR`` = κ_E / SIGMA) by :func:`miu2net.io.write_kappa_map`. ``meta["chi2dof"]``
+(:func:`miu2net.stats.consistency.chi2_per_dof` of κ_E) is computed for any model when the shear has a
+noise map; a calibrated model also sets ``meta["dataok"]``: False, with a one-line
+:class:`miu2net.nn.calibration.DataConsistencyWarning`, when that value lies outside the range the
+model saw on its calibration data at the input's noise level (a wrong e1/e2 sign convention, B modes, a
+noise map that understates the noise). For an uncalibrated model ``sigma`` stays None and ``dataok`` is
+not set.
 """
 
 from __future__ import annotations
@@ -38,9 +44,11 @@ import numpy as np
 
 from miu2net.errors import InputError
 from miu2net.tiles import feather, tile_starts
-from miu2net.maps import KappaMap, ShearMap
+from miu2net.maps import KappaMap, ShearMap, bin_shear
 
 DEFAULT_MODEL = "miu2net-csst-quick"
+#: Input is binned n x n to a model's pixel when model pixel / input pixel lies this close to an integer n >= 2.
+BIN_RTOL = 0.01
 #: Architectures each method accepts (a DeepMass model is not a MIU2Net one).
 FAMILIES = {"miu2net": ("u2net_small", "u2net_full"), "deepmass": ("deepmass",)}
 
@@ -98,7 +106,8 @@ def predict(shear: ShearMap, *, model: Any = DEFAULT_MODEL, device: str = "cpu",
             ) -> tuple[np.ndarray, Any, list[str]]:
     """Every output channel ``[C, ny, nx]`` of a trained model on ``shear`` (channel 0 is κ; channel 1, when
     the model has one, the network's raw spread of κ, :mod:`miu2net.nn.base`), the loaded model, and the
-    mismatch notes (non-empty only with ``allow_mismatch``)."""
+    mismatch notes (non-empty only with ``allow_mismatch``). ``shear`` must be on the model's pixel: no
+    binning here (:func:`bin_to_model` does it; :func:`reconstruct_with_model` calls both)."""
     from miu2net.nn.base import raw_from_shear
     from miu2net.nn.checkpoint import TrainedModel, load_model
 
@@ -124,6 +133,27 @@ def predict(shear: ShearMap, *, model: Any = DEFAULT_MODEL, device: str = "cpu",
     return out[:, :ny, :nx], trained, notes
 
 
+def binning_factor(input_pixel_arcmin: float, model_pixel_arcmin: float) -> int:
+    """n >= 2 when ``model_pixel / input_pixel`` lies within :data:`BIN_RTOL` (1 %) of the integer n, else 1."""
+    ratio = float(model_pixel_arcmin) / float(input_pixel_arcmin)
+    n = int(round(ratio))
+    return n if n >= 2 and abs(ratio / n - 1.0) <= BIN_RTOL else 1
+
+
+def bin_to_model(shear: ShearMap, model: Any) -> tuple[ShearMap, dict | None]:
+    """``shear`` binned n x n to the pixel of ``model`` (a TrainedModel, path or name) when
+    :func:`binning_factor` gives n >= 2, with ``meta["binned"]`` of the binned map (else None); otherwise
+    ``shear`` unchanged and None. The binned map is then checked by the model like any other input."""
+    from miu2net.nn.checkpoint import TrainedModel, load_model
+
+    trained = model if isinstance(model, TrainedModel) else load_model(model)
+    factor = binning_factor(shear.pixel_arcmin, trained.pixel_arcmin)
+    if factor == 1:
+        return shear, None
+    binned = bin_shear(shear, factor)
+    return binned, binned.meta["binned"]
+
+
 def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: str, batch_size: int,
                            allow_mismatch: bool, tile_overlap: int | None, b_mode: str,
                            coverage: float = 0.68) -> KappaMap:
@@ -136,8 +166,17 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
         raise InputError(f"coverage must be a number in (0, 1); got {coverage!r}") from None
     if not 0 < coverage < 1:
         raise InputError(f"coverage must lie in (0, 1); got {coverage}")
-    out, trained, notes = predict(shear, model=model, device=device, batch_size=batch_size,
-                                  allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, family=method)
+    from miu2net.nn.checkpoint import TrainedModel, load_model
+
+    trained = model if isinstance(model, TrainedModel) else load_model(model)
+    shear, binned = bin_to_model(shear, trained)  # from here on every use of the shear sees the model's grid
+    try:
+        out, trained, notes = predict(shear, model=trained, device=device, batch_size=batch_size,
+                                      allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, family=method)
+    except InputError as exc:
+        if binned is None:
+            raise
+        raise InputError(f"{exc} (the input was first {binned['note']})") from None
     if b_mode == "ks":
         from miu2net.physics.operators import ks93_inverse
 
@@ -162,22 +201,27 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
                          "noise_range": config.get("noise_range"), "dataset_fingerprint": config.get("dataset_fingerprint"),
                          "miu2net_version": config.get("miu2net_version")},
     }
+    if binned is not None:
+        meta["binned"] = binned
     if notes:
         meta["mismatch"] = notes
     if out.shape[0] > 2:
         meta["extra_output_channels"] = int(out.shape[0] - 2)
     sigma = None
-    calibration = trained.calibration
-    if calibration is not None:
+    chi2 = None
+    if shear.noise is not None:
+        # Here, not in miu2net.methods.reconstruct: the κ map may be on a binned grid the caller never saw.
         from miu2net.stats.consistency import chi2_per_dof
 
+        chi2 = chi2_per_dof(shear.g1, shear.g2, shear.mask, shear.noise, out[0])
+        meta["chi2dof"] = chi2
+    calibration = trained.calibration
+    if calibration is not None:
         sigma = calibration.half_width(out[1] if out.shape[0] > 1 else None, shear.mask, coverage)
         meta["coverage"] = coverage
         meta["calibration"] = {"n_maps": calibration.n_maps, "score": calibration.score,
                                "chi2dof_range": list(calibration.chi2_range())}
-        if shear.noise is not None:
-            chi2 = chi2_per_dof(shear.g1, shear.g2, shear.mask, shear.noise, out[0])
-            meta["chi2dof"] = chi2
+        if chi2 is not None:
             meta["dataok"] = calibration.check(chi2, shear.noise, shear.mask)
     return KappaMap(kappa_e=out[0], kappa_b=kappa_b, pixel_arcmin=shear.pixel_arcmin, sigma=sigma, wcs=shear.wcs,
                     meta=meta)
@@ -222,7 +266,8 @@ def reconstruct(
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         batch_size: tiles per forward pass.
         allow_mismatch: run even if the pixel scale, map size or noise level differ from the model's
-            training data (the problems are recorded in ``meta["mismatch"]``).
+            training data (the problems are recorded in ``meta["mismatch"]``). Input at an integer
+            fraction of the model's pixel is binned to it instead (module docstring).
         tile_overlap: overlap of neighbouring tiles in pixels (default a quarter of the model's size).
         b_mode: ``ks``, ``network`` or ``zero`` (module docstring).
         coverage: probability content of the interval ``kappa_e ± sigma`` of a calibrated model
@@ -231,7 +276,7 @@ def reconstruct(
     Returns:
         KappaMap (kappa_e from the network; kappa_b per ``b_mode``; for a calibrated model ``sigma``, the
         calibrated half-width at ``coverage``, and ``meta["chi2dof"]``, ``meta["dataok"]``) with the model's
-        provenance in ``meta``.
+        provenance in ``meta``; on the binned grid, with ``meta["binned"]``, when the input was binned.
     """
     return reconstruct_with_model(shear, method="miu2net", model=model, device=device, batch_size=batch_size,
                                   allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, b_mode=b_mode,

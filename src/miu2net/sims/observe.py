@@ -39,7 +39,11 @@ def compare_methods_on_truth(
     maps: dict[str, np.ndarray] = {"truth": truth}
     for name in (m.strip() for m in methods if m.strip()):
         try:
-            maps[name] = reconstruct(shear, name).kappa_e
+            kappa = reconstruct(shear, name)
         except InputError as exc:
             raise InputError(f"--compare-methods: {name} cannot run here: {exc}") from None
+        if kappa.shape != truth.shape:  # a network that binned the input to its coarser pixel
+            raise InputError(f"--compare-methods: {name} cannot be compared on this grid: it "
+                             f"{(kappa.meta.get('binned') or {}).get('note', 'returns another grid')}")
+        maps[name] = kappa.kappa_e
     return maps
