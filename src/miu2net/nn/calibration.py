@@ -25,12 +25,16 @@ fewer than :data:`MIN_CLASS_PIXELS` calibration pixels falls back to the table o
 Data consistency. For each calibration map, the reduced :math:`\chi^2` of the data against the shear
 forward-modelled from :math:`\hat\kappa` (:func:`miu2net.stats.consistency.chi2_per_dof`, exactly as
 ``reconstruct`` computes ``CHI2DOF``) is recorded with the map's median noise :math:`\sigma`. The
-accepted range is the ``chi2_quantiles`` (default 0.5 %-99.5 %) range of those values, overall and in up
-to five bins of equal counts in :math:`\ln\sigma` (at least :data:`MIN_MAPS_PER_BIN` maps each): the
+accepted range is the ``chi2_quantiles`` (default 0.5 %-99.5 %) range of those values, widened on each
+side by ``chi2_margin`` (default 0.5) times its width, overall and in up to five bins of equal counts
+in :math:`\ln\sigma` (at least :data:`MIN_MAPS_PER_BIN` maps each): the
 :math:`\chi^2` of a good map rises with the depth (the unexplained signal over a smaller noise), so a
 network trained on many depths is judged against maps of its input's depth. Input whose
-:math:`\chi^2` lies outside the range of its bin gets ``DATAOK = F`` (a false alarm rate of about 1 %
-on data like the calibration's).
+:math:`\chi^2` lies outside the range of its bin gets ``DATAOK = F``. The margin is there because the
+quantiles of about 100 maps per bin are themselves noisy and the scatter of a map's :math:`\chi^2`
+(about :math:`\sqrt{2/N_{\rm pix}}`, 1 % for 128² pixels) is comparable to the range's width: without
+it a few per cent of good maps were flagged; the failures it is meant to catch (B modes, a flipped
+e2, a noise map five times too small) lie many widths away.
 
 Storage. :meth:`Calibration.to_dict` is plain JSON, stored under the key ``"calibration"`` of the
 model's ``NAME.json`` by :func:`save_calibration` (the weights are not touched)::
@@ -40,7 +44,7 @@ model's ``NAME.json`` by :func:`save_calibration` (the weights are not touched):
      "quantiles": {"all": [...], "observed": [...], "masked": [...] | null, "edge": [...] | null},
      "n_pixels": {...}, "n_maps": ..., "edge_pixels": ...,
      "empirical_coverage": {"all": {"0.68": ...}, ...},    # of the stored q on the calibration pixels
-     "chi2dof": {"quantiles": [0.005, 0.995], "range": [lo, hi],
+     "chi2dof": {"quantiles": [0.005, 0.995], "range": [lo, hi], "margin": 0.5,
                  "bins": [{"sigma": [lo, hi], "range": [lo, hi], "n": ...}, ...],
                  "percentiles": {"0": ..., "1": ..., "50": ..., "99": ..., "100": ...}},
      "data": {...}, "created": "...", "miu2net_version": "..."}
@@ -163,11 +167,11 @@ class Calibration:
         bins = self.chi2dof.get("bins") or []
         if noise_level is None or not bins:
             lo, hi = self.chi2dof["range"]
-            return float(lo), float(hi)
-        edges = [b["sigma"][1] for b in bins[:-1]]
-        k = int(np.searchsorted(edges, noise_level))
-        lo, hi = bins[k]["range"]
-        return float(lo), float(hi)
+        else:
+            edges = [b["sigma"][1] for b in bins[:-1]]
+            lo, hi = bins[int(np.searchsorted(edges, noise_level))]["range"]
+        pad = float(self.chi2dof.get("margin", 0.0)) * (float(hi) - float(lo))
+        return float(lo) - pad, float(hi) + pad
 
     def data_ok(self, chi2dof: float, noise_level: float | None = None) -> bool:
         """True when ``chi2dof`` lies inside :meth:`chi2_range`."""
@@ -237,11 +241,12 @@ class Calibration:
 # ---- building a calibration ------------------------------------------------------------------------
 
 
-def _chi2_summary(chi2: np.ndarray, noise: np.ndarray, quantiles: tuple[float, float]) -> dict:
+def _chi2_summary(chi2: np.ndarray, noise: np.ndarray, quantiles: tuple[float, float], margin: float = 0.0) -> dict:
     qlo, qhi = quantiles
     chi2 = np.asarray(chi2, dtype=np.float64)
     noise = np.asarray(noise, dtype=np.float64)
     out = {"quantiles": [qlo, qhi], "range": [float(np.quantile(chi2, qlo)), float(np.quantile(chi2, qhi))],
+           "margin": float(margin),
            "percentiles": {str(p): float(np.percentile(chi2, p)) for p in (0, 1, 5, 50, 95, 99, 100)}}
     n_bins = min(MAX_CHI2_BINS, len(chi2) // MIN_MAPS_PER_BIN)
     bins = []
@@ -257,7 +262,7 @@ def _chi2_summary(chi2: np.ndarray, noise: np.ndarray, quantiles: tuple[float, f
 
 def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None = None, n_max: int | None = None,
               edge_pixels: int | None = None, chi2_quantiles: tuple[float, float] = (0.005, 0.995),
-              batch_size: int = 8, device: str = "cpu", data: dict | None = None,
+              chi2_margin: float = 0.5, batch_size: int = 8, device: str = "cpu", data: dict | None = None,
               levels: Iterable[float] = LEVELS) -> Calibration:
     """Calibrate a trained model on held-out samples (module docstring).
 
@@ -271,6 +276,7 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
         n_max: use at most this many samples.
         edge_pixels: width of the ``edge`` class (default: 1/16 of the model's map size, at least 2).
         chi2_quantiles: the accepted CHI2DOF range as quantiles of the calibration values.
+        chi2_margin: widen that range by this fraction of its width on each side (module docstring).
         batch_size, device: of the forward passes.
         data: description of the calibration data, stored with the calibration.
         levels: the coverage grid.
@@ -291,6 +297,8 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
         raise InputError(f"calibration maps of {pixel_arcmin:g}' pixels for a model of {trained.pixel_arcmin:g}' pixels")
     if not 0 <= chi2_quantiles[0] < chi2_quantiles[1] <= 1:
         raise InputError(f"chi2_quantiles must be (lo, hi) with 0 <= lo < hi <= 1; got {chi2_quantiles}")
+    if not 0 <= chi2_margin < 10:
+        raise InputError(f"chi2_margin must be in [0, 10); got {chi2_margin}")
     edge = max(2, size[0] // 16) if edge_pixels is None else int(edge_pixels)
     levels = np.asarray(list(levels), dtype=np.float64)
     if levels.size == 0 or np.any(np.diff(levels) <= 0) or levels[0] <= 0 or levels[-1] >= 1:
@@ -346,7 +354,7 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
         levels=levels, quantiles=quantiles, n_pixels=n_pixels, n_maps=count, edge_pixels=edge,
         score="abs_residual_over_sigma" if has_spread else "abs_residual",
         chi2dof=_chi2_summary(np.asarray(chi2), np.asarray([np.nan if v is None else v for v in noise_levels]),
-                              chi2_quantiles),
+                              chi2_quantiles, chi2_margin),
         data=dict(data or {}), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         miu2net_version=__version__)
     # The coverage the stored quantiles reach on the calibration pixels themselves (>= the level by
