@@ -78,7 +78,7 @@ def test_chi2_range_follows_the_depth():
     noise = np.exp(rng.uniform(np.log(0.02), np.log(0.2), 600))
     chi2 = 1.0 + 4e-4 / noise**2 + 0.01 * rng.standard_normal(noise.size)  # unexplained signal / noise^2
     summary = _chi2_summary(chi2, noise, (0.005, 0.995))
-    assert len(summary["bins"]) == 5 and sum(b["n"] for b in summary["bins"]) == 600
+    assert len(summary["bins"]) == 6 and sum(b["n"] for b in summary["bins"]) == 600  # 100 maps per bin
     levels = np.linspace(0, 1, 100)
     cal = Calibration(levels=levels[1:-1], quantiles={"all": levels[1:-1]}, n_pixels={}, n_maps=600,
                       edge_pixels=2, score="abs_residual", chi2dof=summary)

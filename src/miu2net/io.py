@@ -8,8 +8,8 @@ array's x axis (axis 1). NaN is accepted only in masked pixels.
 
 Convergence out: FITS with image HDUs ``KAPPA_E``, ``KAPPA_B`` and, where computed, ``SIGMA``,
 ``SIGMA_NOISE`` and ``SNR``, each with the celestial WCS; provenance (METHOD, MODEL, OPTIONS, VERSION,
-PIXSCALE, CHI2DOF, DATAOK, COVERAGE; BINNED and INPIXSC when the input was binned to a model's pixel)
-in the primary header and repeated in ``KAPPA_E``'s. Files are written to a temporary name and renamed,
+PIXSCALE, CHI2DOF, BTOE (large-scale B/E power of the shear, calibrated models), DATAOK, COVERAGE;
+BINNED and INPIXSC when the input was binned to a model's pixel) in the primary header and repeated in ``KAPPA_E``'s. Files are written to a temporary name and renamed,
 so a crash never leaves half a file.
 """
 
@@ -197,8 +197,10 @@ def provenance_cards(kappa: KappaMap) -> list[tuple[str, Any, str]]:
     ]
     if meta.get("chi2dof") is not None:
         cards.append(("CHI2DOF", float(meta["chi2dof"]), "reduced chi2 of data vs forward-modelled shear"))
+    if meta.get("b_to_e") is not None:
+        cards.append(("BTOE", float(meta["b_to_e"]), "large-scale B/E power of the shear (ell < 2000)"))
     if meta.get("dataok") is not None:
-        cards.append(("DATAOK", bool(meta["dataok"]), "CHI2DOF inside the model's calibrated range"))
+        cards.append(("DATAOK", bool(meta["dataok"]), "CHI2DOF and BTOE inside the model's calibrated ranges"))
     if meta.get("coverage") is not None:
         cards.append(("COVERAGE", float(meta["coverage"]), "probability content of KAPPA_E +- SIGMA"))
     if meta.get("binned"):
@@ -287,6 +289,8 @@ def read_kappa_map(path: str | Path) -> KappaMap:
             meta["chi2dof"] = head["CHI2DOF"]
         if "DATAOK" in head:
             meta["dataok"] = head["DATAOK"]
+        if "BTOE" in head:
+            meta["b_to_e"] = head["BTOE"]
         if "BINNED" in head:
             meta["binned"] = {"factor": int(head["BINNED"]), "from_pixel_arcmin": head.get("INPIXSC"),
                               "to_pixel_arcmin": pixel}

@@ -222,9 +222,21 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
         meta["calibration"] = {"n_maps": calibration.n_maps, "score": calibration.score,
                                "chi2dof_range": list(calibration.chi2_range())}
         if chi2 is not None:
-            meta["dataok"] = calibration.check(chi2, shear.noise, shear.mask)
+            b_ratio = _b_ratio(shear, calibration)
+            if b_ratio is not None:
+                meta["b_to_e"] = b_ratio
+            meta["dataok"] = calibration.check(chi2, shear.noise, shear.mask, b_ratio=b_ratio)
     return KappaMap(kappa_e=out[0], kappa_b=kappa_b, pixel_arcmin=shear.pixel_arcmin, sigma=sigma, wcs=shear.wcs,
                     meta=meta)
+
+
+def _b_ratio(shear: ShearMap, calibration: Any) -> float | None:
+    """The large-scale B/E power ratio of ``shear`` when ``calibration`` has a range for it."""
+    if not calibration.bmode:
+        return None
+    from miu2net.stats.consistency import b_to_e_ratio
+
+    return b_to_e_ratio(shear.g1, shear.g2, shear.mask, shear.pixel_arcmin)
 
 
 def recheck_consistency(kappa: KappaMap, shear: ShearMap) -> KappaMap:
@@ -242,8 +254,10 @@ def recheck_consistency(kappa: KappaMap, shear: ShearMap) -> KappaMap:
     if calibration is None:
         return kappa
     chi2 = chi2_per_dof(shear.g1, shear.g2, shear.mask, shear.noise, kappa.kappa_e)
-    ok = calibration.check(chi2, shear.noise, shear.mask)
-    return replace(kappa, meta={**kappa.meta, "chi2dof": chi2, "dataok": ok})
+    b_ratio = _b_ratio(shear, calibration)
+    ok = calibration.check(chi2, shear.noise, shear.mask, b_ratio=b_ratio)
+    extra = {} if b_ratio is None else {"b_to_e": b_ratio}
+    return replace(kappa, meta={**kappa.meta, "chi2dof": chi2, "dataok": ok, **extra})
 
 
 def reconstruct(

@@ -26,15 +26,21 @@ Data consistency. For each calibration map, the reduced :math:`\chi^2` of the da
 forward-modelled from :math:`\hat\kappa` (:func:`miu2net.stats.consistency.chi2_per_dof`, exactly as
 ``reconstruct`` computes ``CHI2DOF``) is recorded with the map's median noise :math:`\sigma`. The
 accepted range is the ``chi2_quantiles`` (default 0.5 %-99.5 %) range of those values, widened on each
-side by ``chi2_margin`` (default 0.5) times its width, overall and in up to five bins of equal counts
+side by ``chi2_margin`` (default 0.5) times its width, overall and in up to ten bins of equal counts
 in :math:`\ln\sigma` (at least :data:`MIN_MAPS_PER_BIN` maps each): the
 :math:`\chi^2` of a good map rises with the depth (the unexplained signal over a smaller noise), so a
 network trained on many depths is judged against maps of its input's depth. Input whose
 :math:`\chi^2` lies outside the range of its bin gets ``DATAOK = F``. The margin is there because the
 quantiles of about 100 maps per bin are themselves noisy and the scatter of a map's :math:`\chi^2`
 (about :math:`\sqrt{2/N_{\rm pix}}`, 1 % for 128² pixels) is comparable to the range's width: without
-it a few per cent of good maps were flagged; the failures it is meant to catch (B modes, a flipped
-e2, a noise map five times too small) lie many widths away.
+it a few per cent of good maps were flagged; a noise map five times too small lies many widths away.
+The :math:`\chi^2` alone misses B modes and a flipped e2 when the noise dominates each pixel (the
+network's map then fits such data about as well as good data), so the calibration also records each
+map's large-scale B/E power ratio (:func:`miu2net.stats.consistency.b_to_e_ratio`) and keeps its
+range the same way (key ``"bmode"``) but with no margin: its scatter between maps is what the
+quantiles measure, and a margin would swallow a flipped e2 at shallow depths. ``DATAOK = F`` when
+either lies outside its range. Below about 10 galaxies/arcmin² the lensing signal is too weak for
+either statistic to tell a flipped e2 from good data on a 1.75° field.
 
 Storage. :meth:`Calibration.to_dict` is plain JSON, stored under the key ``"calibration"`` of the
 model's ``NAME.json`` by :func:`save_calibration` (the weights are not touched)::
@@ -47,6 +53,7 @@ model's ``NAME.json`` by :func:`save_calibration` (the weights are not touched):
      "chi2dof": {"quantiles": [0.005, 0.995], "range": [lo, hi], "margin": 0.5,
                  "bins": [{"sigma": [lo, hi], "range": [lo, hi], "n": ...}, ...],
                  "percentiles": {"0": ..., "1": ..., "50": ..., "99": ..., "100": ...}},
+     "bmode": {...the same for the B/E power ratio...},
      "data": {...}, "created": "...", "miu2net_version": "..."}
 
 Any coverage inside the grid (0.01-0.999) is served by linear interpolation between grid levels.
@@ -75,7 +82,7 @@ REPORT_LEVELS: tuple[float, ...] = (0.68, 0.9, 0.95)
 CLASSES: tuple[str, ...] = ("observed", "masked", "edge")
 MIN_CLASS_PIXELS = 1000
 MIN_MAPS_PER_BIN = 100
-MAX_CHI2_BINS = 5
+MAX_CHI2_BINS = 10
 
 __all__ = ["Calibration", "DataConsistencyWarning", "calibrate", "conformal_quantiles", "evaluate_coverage",
            "pixel_classes", "save_calibration"]
@@ -126,6 +133,7 @@ class Calibration:
     score: str
     chi2dof: dict
     empirical_coverage: dict = field(default_factory=dict)
+    bmode: dict | None = None
     data: dict = field(default_factory=dict)
     created: str = ""
     miu2net_version: str = ""
@@ -162,34 +170,53 @@ class Calibration:
 
     # ---- data consistency ------------------------------------------------------------------------
 
-    def chi2_range(self, noise_level: float | None = None) -> tuple[float, float]:
-        """The accepted CHI2DOF range for input of median noise ``noise_level`` (module docstring)."""
-        bins = self.chi2dof.get("bins") or []
+    @staticmethod
+    def _range(summary: dict, noise_level: float | None) -> tuple[float, float]:
+        bins = summary.get("bins") or []
         if noise_level is None or not bins:
-            lo, hi = self.chi2dof["range"]
+            lo, hi = summary["range"]
         else:
             edges = [b["sigma"][1] for b in bins[:-1]]
             lo, hi = bins[int(np.searchsorted(edges, noise_level))]["range"]
-        pad = float(self.chi2dof.get("margin", 0.0)) * (float(hi) - float(lo))
+        pad = float(summary.get("margin", 0.0)) * (float(hi) - float(lo))
         return float(lo) - pad, float(hi) + pad
 
-    def data_ok(self, chi2dof: float, noise_level: float | None = None) -> bool:
-        """True when ``chi2dof`` lies inside :meth:`chi2_range`."""
-        lo, hi = self.chi2_range(noise_level)
-        return bool(np.isfinite(chi2dof) and lo <= chi2dof <= hi)
+    def chi2_range(self, noise_level: float | None = None) -> tuple[float, float]:
+        """The accepted CHI2DOF range for input of median noise ``noise_level`` (module docstring)."""
+        return self._range(self.chi2dof, noise_level)
 
-    def check(self, chi2dof: float, noise: np.ndarray | None, mask: np.ndarray, *, warn: bool = True) -> bool:
-        """:meth:`data_ok` for a map's CHI2DOF, its noise map and mask; a one-line
+    def b_range(self, noise_level: float | None = None) -> tuple[float, float] | None:
+        """The accepted B/E power ratio range (module docstring); None for a calibration without one."""
+        return None if not self.bmode else self._range(self.bmode, noise_level)
+
+    def problems(self, chi2dof: float, noise_level: float | None = None, b_ratio: float | None = None) -> list[str]:
+        """What lies outside the calibrated ranges (empty: the data look like the calibration data)."""
+        out = []
+        lo, hi = self.chi2_range(noise_level)
+        if not (np.isfinite(chi2dof) and lo <= chi2dof <= hi):
+            out.append(f"CHI2DOF = {chi2dof:.4g} outside [{lo:.4g}, {hi:.4g}]")
+        b_range = self.b_range(noise_level)
+        if b_ratio is not None and b_range is not None:
+            lo, hi = b_range
+            if not (np.isfinite(b_ratio) and lo <= b_ratio <= hi):
+                out.append(f"large-scale B/E power {b_ratio:.3g} outside [{lo:.3g}, {hi:.3g}]")
+        return out
+
+    def data_ok(self, chi2dof: float, noise_level: float | None = None, b_ratio: float | None = None) -> bool:
+        """True when ``chi2dof`` (and ``b_ratio``, when given and calibrated) lie inside their ranges."""
+        return not self.problems(chi2dof, noise_level, b_ratio)
+
+    def check(self, chi2dof: float, noise: np.ndarray | None, mask: np.ndarray, *, b_ratio: float | None = None,
+              warn: bool = True) -> bool:
+        """:meth:`data_ok` for a map's CHI2DOF (and B/E ratio), its noise map and mask; a one-line
         :class:`DataConsistencyWarning` when it is not."""
         level = _median_noise(noise, mask)
-        ok = self.data_ok(chi2dof, level)
-        if not ok and warn:
-            lo, hi = self.chi2_range(level)
-            warnings.warn(f"CHI2DOF = {chi2dof:.4g} lies outside [{lo:.4g}, {hi:.4g}], the range this model saw on "
-                          "its calibration data: the input is not what the network knows (sign convention of "
-                          "e1/e2, B modes, or a noise map that misstates the noise); DATAOK = F",
-                          DataConsistencyWarning, stacklevel=3)
-        return ok
+        problems = self.problems(chi2dof, level, b_ratio)
+        if problems and warn:
+            warnings.warn("; ".join(problems) + ", the range this model saw on its calibration data: the input is "
+                          "not what the network knows (sign convention of e1/e2, B modes, or a noise map that "
+                          "misstates the noise); DATAOK = F", DataConsistencyWarning, stacklevel=3)
+        return not problems
 
     # ---- JSON ------------------------------------------------------------------------------------
 
@@ -207,6 +234,7 @@ class Calibration:
             "edge_pixels": int(self.edge_pixels),
             "empirical_coverage": self.empirical_coverage,
             "chi2dof": self.chi2dof,
+            "bmode": self.bmode,
             "data": self.data,
             "created": self.created,
             "miu2net_version": self.miu2net_version,
@@ -226,6 +254,7 @@ class Calibration:
                        n_pixels=dict(data.get("n_pixels", {})), n_maps=int(data["n_maps"]),
                        edge_pixels=int(data["edge_pixels"]), score=str(data["score"]), chi2dof=dict(data["chi2dof"]),
                        empirical_coverage=dict(data.get("empirical_coverage", {})), data=dict(data.get("data", {})),
+                       bmode=dict(data["bmode"]) if data.get("bmode") else None,
                        created=str(data.get("created", "")), miu2net_version=str(data.get("miu2net_version", "")))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"the model's calibration entry is not readable ({exc}); recalibrate it with "
@@ -289,7 +318,7 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
     from miu2net import __version__
     from miu2net.nn.base import raw_from_sample
     from miu2net.nn.checkpoint import TrainedModel, load_model
-    from miu2net.stats.consistency import chi2_per_dof
+    from miu2net.stats.consistency import b_to_e_ratio, chi2_per_dof
 
     trained = model if isinstance(model, TrainedModel) else load_model(model)
     size = tuple(trained.map_size)
@@ -306,7 +335,7 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
     net = trained.model.to(device).eval()
     has_spread = trained.model.out_channels > 1
     scores = {name: [] for name in CLASSES}
-    chi2, noise_levels = [], []
+    chi2, b_ratios, noise_levels = [], [], []
     pending: list[dict] = []
     count = 0
 
@@ -325,6 +354,7 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
             noise = np.asarray(s["noise"], dtype=np.float64)
             chi2.append(chi2_per_dof(np.asarray(s["g1"], dtype=np.float64), np.asarray(s["g2"], dtype=np.float64),
                                      mask, noise, o[0]))
+            b_ratios.append(b_to_e_ratio(s["g1"], s["g2"], mask, trained.pixel_arcmin))
             noise_levels.append(_median_noise(noise, mask))
         pending.clear()
 
@@ -355,6 +385,8 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
         score="abs_residual_over_sigma" if has_spread else "abs_residual",
         chi2dof=_chi2_summary(np.asarray(chi2), np.asarray([np.nan if v is None else v for v in noise_levels]),
                               chi2_quantiles, chi2_margin),
+        bmode=_chi2_summary(np.asarray(b_ratios), np.asarray([np.nan if v is None else v for v in noise_levels]),
+                            chi2_quantiles, 0.0),
         data=dict(data or {}), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         miu2net_version=__version__)
     # The coverage the stored quantiles reach on the calibration pixels themselves (>= the level by
@@ -380,7 +412,7 @@ def evaluate_coverage(model: Any, samples: Iterable[dict], *, coverages: Iterabl
 
     from miu2net.nn.base import raw_from_sample
     from miu2net.nn.checkpoint import TrainedModel, load_model
-    from miu2net.stats.consistency import chi2_per_dof
+    from miu2net.stats.consistency import b_to_e_ratio, chi2_per_dof
 
     trained = model if isinstance(model, TrainedModel) else load_model(model)
     cal = trained.calibration
@@ -415,7 +447,8 @@ def evaluate_coverage(model: Any, samples: Iterable[dict], *, coverages: Iterabl
             c2 = chi2_per_dof(np.asarray(s["g1"], dtype=np.float64), np.asarray(s["g2"], dtype=np.float64), mask,
                               noise, o[0])
             chi2s.append(c2)
-            oks.append(cal.data_ok(c2, _median_noise(noise, mask)))
+            oks.append(cal.data_ok(c2, _median_noise(noise, mask), b_to_e_ratio(s["g1"], s["g2"], mask,
+                                                                                   trained.pixel_arcmin)))
     out = {r: {f"{c:g}": h[0] / h[1] for c, h in v.items() if h[1]} for r, v in hits.items()}
     out["mean_half_width"] = {f"{c:g}": float(np.mean(w)) for c, w in widths.items()}
     out["n_maps"] = len(samples)
