@@ -200,7 +200,7 @@ def provenance_cards(kappa: KappaMap) -> list[tuple[str, Any, str]]:
     if meta.get("b_to_e") is not None:
         cards.append(("BTOE", float(meta["b_to_e"]), "large-scale B/E power of the shear (ell < 2000)"))
     if meta.get("dataok") is not None:
-        cards.append(("DATAOK", bool(meta["dataok"]), "CHI2DOF and BTOE inside the model's calibrated ranges"))
+        cards.append(("DATAOK", bool(meta["dataok"]), "CHI2DOF, BTOE inside the calibrated ranges"))
     if meta.get("coverage") is not None:
         cards.append(("COVERAGE", float(meta["coverage"]), "probability content of KAPPA_E +- SIGMA"))
     if meta.get("binned"):
