@@ -1,5 +1,5 @@
-"""`miu2net reconstruct` without --method: the shipped MIU2Net where the input fits it (as it is or binned
-to the model's pixel), else KS, and the output says which and why."""
+"""`miu2net reconstruct` without --method: the shipped MIU2Net where the input matches its configuration,
+else KS on the input's own grid, and the output says which and why."""
 
 import numpy as np
 import pytest
@@ -68,8 +68,10 @@ def test_auto_choice_per_input(small_sample):
     cut = {k: v[:64, :64] for k, v in small_sample.items()}
     method, why = choose_method(_shear(cut), {})
     assert method == "ks" and "smaller than the model's training size" in why["reason"]
-    # A finer pixel that bins exactly (0.41' -> 0.82') goes to the network.
+    # A finer pixel that would bin exactly (0.41' -> 0.82') keeps its grid with KS; the reason says how to
+    # get the network (--method miu2net bins it).
     big = simulate_sample(preset("csst"), 3)
-    assert choose_method(_shear(big, pixel=0.41), {})[0] == "miu2net"
+    method, why = choose_method(_shear(big, pixel=0.41), {})
+    assert method == "ks" and "--method miu2net bins them 2x2" in why["reason"]
     with pytest.raises(InputError, match="give --method"):
         choose_method(_shear(small_sample), {"smooth_arcmin": 1.0})

@@ -28,7 +28,7 @@ from miu2net.methods import reconstruct as run_method
 
 DEFAULT_CATALOGUE_PIXEL_ARCMIN = 0.82
 
-#: The default method of ``reconstruct``: the shipped MIU2Net where the input fits it, else KS.
+#: The default method of ``reconstruct``: the shipped MIU2Net where the input matches it, else KS.
 AUTO = "auto"
 #: What ``auto`` falls back to when the shipped model does not fit the input.
 AUTO_FALLBACK = "ks"
@@ -163,9 +163,11 @@ def reconstruct_file(
 
 def choose_method(shear: ShearMap, options: dict) -> tuple[str, dict]:
     """The method ``auto`` stands for on ``shear``, and why: ``miu2net`` with its shipped default model
-    when that model takes the input as it is or binned to its pixel (pixel scale, map size, noise map
-    and noise level within its training range), else ``ks`` with the model's reason."""
-    from miu2net.methods.miu2net import DEFAULT_MODEL, bin_to_model
+    when the input matches the model's configuration (its pixel scale, at least its map size, a noise
+    map within its noise range), else ``ks`` with the reason. Input at an integer fraction of the
+    model's pixel goes to ``ks`` on its own grid too: binning it for the network changes the map's
+    pixels, which only ``--method miu2net`` asks for (the reason says so)."""
+    from miu2net.methods.miu2net import DEFAULT_MODEL, binning_factor
     from miu2net.nn.checkpoint import load_model
 
     if options:
@@ -173,8 +175,13 @@ def choose_method(shear: ShearMap, options: dict) -> tuple[str, dict]:
                          "(auto picks miu2net or ks)")
     try:
         trained = load_model(DEFAULT_MODEL)
-        binned, _ = bin_to_model(shear, trained)
-        trained.check_input(binned)
+        factor = binning_factor(shear.pixel_arcmin, trained.pixel_arcmin)
+        if factor > 1:
+            return AUTO_FALLBACK, {
+                "chosen": AUTO_FALLBACK, "model": None,
+                "reason": f"its {shear.pixel_arcmin:g}' pixels are finer than the model's {trained.pixel_arcmin:g}'; "
+                          f"--method miu2net bins them {factor}x{factor} and returns the map on that grid"}
+        trained.check_input(shear)
     except InputError as exc:
         return AUTO_FALLBACK, {"chosen": AUTO_FALLBACK, "model": None, "reason": str(exc)}
     return "miu2net", {"chosen": "miu2net", "model": trained.name, "reason": "the input fits the shipped model"}
