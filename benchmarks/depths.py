@@ -24,7 +24,8 @@ Per depth and truth:
 * coverage of the calibrated 68 % and 90 % intervals over all pixels, observed, masked and edge pixels
   (the model's calibration classes), and the mean 68 % half-width beside the Wiener posterior σ of the
   same survey (unmasked field of uniform noise σ_e/√(2 n A), Σ_ℓ S N/(S+N): a lower bound for masked maps);
-* CHI2DOF (median and 5-95 %) and the fraction of maps with DATAOK = T.
+* CHI2DOF (median and 5-95 %) and the fraction of maps with DATAOK = T (CHI2DOF and the B/E power
+  ratio inside the model's calibrated ranges, as ``reconstruct`` decides it).
 
 Writes OUT/depths.json and OUT/depths.md and prints the table.
 """
@@ -47,7 +48,7 @@ from miu2net.nn.calibration import _median_noise, pixel_classes
 from miu2net.nn.checkpoint import load_model
 from miu2net.physics.cosmology import kappa_cl
 from miu2net.sims.simulate import simulate_sample
-from miu2net.stats.consistency import chi2_per_dof
+from miu2net.stats.consistency import b_to_e_ratio, chi2_per_dof
 from miu2net.stats.metrics import rmse
 from miu2net.stats.spectra import ell_grid, power_spectrum
 
@@ -155,7 +156,8 @@ def evaluate_depth(field: str, n_gal: float, n: int, trained, controls: dict, st
             noise0 = np.where(mask > 0, s["noise"], 0.0)
             chi2 = chi2_per_dof(s["g1"].astype(np.float64), s["g2"].astype(np.float64), mask, noise0, o[0])
             chi2s.append(chi2)
-            oks.append(bool(cal.data_ok(chi2, _median_noise(noise0, mask))))
+            b_ratio = b_to_e_ratio(s["g1"], s["g2"], mask, config.survey.pixel_arcmin)
+            oks.append(bool(cal.data_ok(chi2, _median_noise(noise0, mask), b_ratio)))
     for name, model in controls.items():
         rows[name] = [_rmse(o[0], s["kappa"]) for s, o in zip(samples, _forward(model, samples))]
     if stream_control is not None and controls:

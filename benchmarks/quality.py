@@ -19,6 +19,7 @@ import argparse
 import time
 from pathlib import Path
 
+import yaml
 from rich.progress import Progress
 
 from miu2net.config import preset
@@ -26,16 +27,20 @@ from miu2net.evaluate import evaluate, markdown_table, runnable_methods, write_r
 from miu2net.sims.dataset import SimDataset, create_dataset
 
 SEED = 12345
+DEFAULT_METHODS = "miu2net,deepmass,wiener,mcalens,sparse,ksplus,ks"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="csst")
     parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--methods", default="miu2net,deepmass,wiener,mcalens,sparse,ksplus,ks")
+    parser.add_argument("--methods", default=DEFAULT_METHODS)
     parser.add_argument("--data", type=Path, default=None, help="store to (re)use; default under /tmp")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--option", action="append", default=[],
+                        help="LABEL.KEY=VALUE for a method or a label of one (e.g. miu2net:sym.symmetrise=true "
+                             "with --methods miu2net:sym); repeatable")
     args = parser.parse_args()
     out = args.out or Path(__file__).parent / "results" / f"quality_{args.preset}"
     data = args.data or Path("/tmp") / f"miu2net_quality_{args.preset}_{args.n}.zarr"
@@ -45,6 +50,12 @@ def main() -> None:
     t_sim = time.perf_counter() - start
     test = SimDataset(data, "test", fields=("kappa", "g1", "g2", "mask", "noise"))
     options = {"ks": {}, "ks:1arcmin": {"smooth_arcmin": 1.0}}
+    for spec in args.option:
+        key, _, value = spec.partition("=")
+        label, _, name = key.rpartition(".")
+        if not label or not name or not value:
+            parser.error(f"--option expects LABEL.KEY=VALUE; got {spec!r}")
+        options.setdefault(label, {})[name] = yaml.safe_load(value)
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
     usable, skipped = runnable_methods(wanted, test[0], test.pixel_arcmin, options)
     start = time.perf_counter()
@@ -56,7 +67,9 @@ def main() -> None:
     t_eval = time.perf_counter() - start
     write_report(report, out, meta={"preset": args.preset, "seed": SEED, "data": str(data), "skipped": skipped,
                                     "options": options, "seconds_simulate": t_sim, "seconds_evaluate": t_eval,
-                                    "command": f"python benchmarks/quality.py --preset {args.preset} --n {args.n}"})
+                                    "command": f"python benchmarks/quality.py --preset {args.preset} --n {args.n}"
+                                               + (f" --methods {args.methods}" if args.methods != DEFAULT_METHODS else "")
+                                               + "".join(f" --option {o}" for o in args.option)})
     print(f"# {args.preset}: {report['n_maps']} test maps (simulated in {t_sim:.0f} s, evaluated in {t_eval:.0f} s)")
     for name, reason in skipped.items():
         print(f"skipped {name}: {reason}")

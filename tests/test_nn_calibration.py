@@ -337,3 +337,25 @@ def test_calibrate_command(trained, tmp_path):
     refused = runner.invoke(cli, ["calibrate", "--model", trained["model"], "--data", str(trained["store"]),
                                   "--split", "train", "--out", str(tmp_path / "x")])
     assert refused.exit_code == 2 and "training set" in refused.output
+
+
+def test_b_to_e_check_is_one_sided():
+    """More large-scale B than the calibration maps had flags the data; less does not."""
+    from miu2net.nn.calibration import _chi2_summary
+
+    rng = np.random.default_rng(8)
+    noise = np.exp(rng.uniform(np.log(0.02), np.log(0.2), 300))
+    chi2 = 1.0 + 0.01 * rng.standard_normal(noise.size)
+    ratio = 0.3 + 5.0 * noise + 0.02 * rng.standard_normal(noise.size)  # B/E rises with the noise
+    levels = np.linspace(0, 1, 100)
+    cal = Calibration(levels=levels[1:-1], quantiles={"all": levels[1:-1]}, n_pixels={}, n_maps=300,
+                      edge_pixels=2, score="abs_residual", chi2dof=_chi2_summary(chi2, noise, (0.005, 0.995)),
+                      bmode=_chi2_summary(ratio, noise, (0.005, 0.995)))
+    lo, hi = cal.b_range(0.05)
+    assert cal.data_ok(1.0, 0.05, b_ratio=0.5 * lo)
+    assert not cal.data_ok(1.0, 0.05, b_ratio=1.2 * hi)
+    assert "B/E power" in cal.problems(1.0, 0.05, b_ratio=1.2 * hi)[0]
+    assert cal.data_ok(1.0, 0.05) and not cal.data_ok(1.5, 0.05, b_ratio=0.5 * lo)
+    # A calibration stored before the B/E check existed still reads and judges on CHI2DOF alone.
+    old = Calibration.from_dict({**cal.to_dict(), "bmode": None})
+    assert old.b_range(0.05) is None and old.data_ok(1.0, 0.05, b_ratio=10.0)

@@ -23,6 +23,7 @@ def reconstruct(
     allow_mismatch: bool = False,
     tile_overlap: int | None = None,
     b_mode: str = "ks",
+    symmetrise: bool = False,
 ) -> KappaMap:
     """DeepMass convergence of a gridded shear map.
 
@@ -34,6 +35,8 @@ def reconstruct(
         allow_mismatch: run even if pixel scale, map size or noise level differ from the training data.
         tile_overlap: overlap of neighbouring tiles in pixels (default a quarter of the model's size).
         b_mode: ``ks``, ``network`` or ``zero`` (see :mod:`miu2net.methods.miu2net`).
+        symmetrise: average over the 8 symmetries of the square (see :mod:`miu2net.methods.miu2net`).
     """
     return reconstruct_with_model(shear, method="deepmass", model=model, device=device, batch_size=batch_size,
-                                  allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, b_mode=b_mode)
+                                  allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, b_mode=b_mode,
+                                  symmetrise=symmetrise)

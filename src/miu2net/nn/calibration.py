@@ -38,8 +38,9 @@ The :math:`\chi^2` alone misses B modes and a flipped e2 when the noise dominate
 network's map then fits such data about as well as good data), so the calibration also records each
 map's large-scale B/E power ratio (:func:`miu2net.stats.consistency.b_to_e_ratio`) and keeps its
 range the same way (key ``"bmode"``) but with no margin: its scatter between maps is what the
-quantiles measure, and a margin would swallow a flipped e2 at shallow depths. ``DATAOK = F`` when
-either lies outside its range. Below about 10 galaxies/arcmin² the lensing signal is too weak for
+quantiles measure, and a margin would swallow a flipped e2 at shallow depths. Only its upper end
+counts (less B than on the calibration maps is no sign of trouble). ``DATAOK = F`` when either lies
+outside its range. Below about 10 galaxies/arcmin² the lensing signal is too weak for
 either statistic to tell a flipped e2 from good data on a 1.75° field.
 
 Storage. :meth:`Calibration.to_dict` is plain JSON, stored under the key ``"calibration"`` of the
@@ -197,9 +198,11 @@ class Calibration:
             out.append(f"CHI2DOF = {chi2dof:.4g} outside [{lo:.4g}, {hi:.4g}]")
         b_range = self.b_range(noise_level)
         if b_ratio is not None and b_range is not None:
-            lo, hi = b_range
-            if not (np.isfinite(b_ratio) and lo <= b_ratio <= hi):
-                out.append(f"large-scale B/E power {b_ratio:.3g} outside [{lo:.3g}, {hi:.3g}]")
+            # One-sided: less B than the calibration maps had is no sign of trouble (a massive cluster
+            # raises the E power), more is.
+            hi = b_range[1]
+            if not (np.isfinite(b_ratio) and b_ratio <= hi):
+                out.append(f"large-scale B/E power {b_ratio:.3g} above {hi:.3g}")
         return out
 
     def data_ok(self, chi2dof: float, noise_level: float | None = None, b_ratio: float | None = None) -> bool:
