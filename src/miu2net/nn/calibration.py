@@ -33,7 +33,8 @@ network trained on many depths is judged against maps of its input's depth. Inpu
 :math:`\chi^2` lies outside the range of its bin gets ``DATAOK = F``. The margin is there because the
 quantiles of about 100 maps per bin are themselves noisy and the scatter of a map's :math:`\chi^2`
 (about :math:`\sqrt{2/N_{\rm pix}}`, 1 % for 128² pixels) is comparable to the range's width: without
-it a few per cent of good maps were flagged; a noise map five times too small lies many widths away.
+it good maps near the ends of the range were flagged (seen on the benchmark's held-out maps); a noise
+map five times too small lies many widths away.
 The :math:`\chi^2` alone misses B modes and a flipped e2 when the noise dominates each pixel (the
 network's map then fits such data about as well as good data), so the calibration also records each
 map's large-scale B/E power ratio (:func:`miu2net.stats.consistency.b_to_e_ratio`) and keeps its
