@@ -43,13 +43,12 @@ import torch
 from miu2net.config import preset
 from miu2net.maps import ShearMap
 from miu2net.methods import reconstruct
-from miu2net.nn.base import raw_from_sample
-from miu2net.nn.calibration import _median_noise, pixel_classes
+from miu2net.nn.base import predict_samples
+from miu2net.nn.calibration import coverage_report
 from miu2net.nn.checkpoint import load_model
 from miu2net.physics.cosmology import kappa_cl
 from miu2net.sims.simulate import simulate_sample
-from miu2net.stats.consistency import b_to_e_ratio, chi2_per_dof
-from miu2net.stats.metrics import rmse
+from miu2net.stats.metrics import rmse_centred
 from miu2net.stats.spectra import ell_grid, power_spectrum
 
 SEED = 20261126
@@ -104,18 +103,8 @@ def wiener_posterior_sigma(config) -> float:
     return float(np.sqrt(post.sum() / (n * n) ** 2))
 
 
-def _forward(trained, samples: list[dict], batch_size: int = 16) -> np.ndarray:
-    net = trained.model.eval()
-    outs = []
-    with torch.inference_mode():
-        for start in range(0, len(samples), batch_size):
-            raw = np.stack([raw_from_sample(s) for s in samples[start:start + batch_size]])
-            outs.append(net(torch.from_numpy(raw)).float().numpy())
-    return np.concatenate(outs).astype(np.float64)
-
-
-def _rmse(rec: np.ndarray, truth: np.ndarray) -> float:
-    return rmse(rec - rec.mean(), truth - truth.mean())
+def _rmse_rows(outputs: np.ndarray, samples: list[dict]) -> list[float]:
+    return [rmse_centred(o[0], s["kappa"]) for s, o in zip(samples, outputs)]
 
 
 def evaluate_depth(field: str, n_gal: float, n: int, trained, controls: dict, stream_control,
@@ -124,44 +113,25 @@ def evaluate_depth(field: str, n_gal: float, n: int, trained, controls: dict, st
     start = time.perf_counter()
     samples = [simulate_sample(config, seed) for seed in test_seeds(field, n_gal, n)]
     t_sim = time.perf_counter() - start
-    out = _forward(trained, samples)
-    cal = trained.calibration
+    out = predict_samples(trained.model, samples)
     wiener_n = n if wiener_n is None else min(int(wiener_n), n)
     prior = {}
     if field == "halo-rich":
         prior["cl_kappa"] = measured_prior([s["kappa"].astype(np.float64) for s in samples[:100]],
                                            config.survey.pixel_arcmin)
-    rows = {"miu2net": [], "wiener": []}
-    hits = {region: {c: [0, 0] for c in LEVELS} for region in ("all", "observed", "masked", "edge")}
-    widths, chi2s, oks = [], [], []
-    for i, (s, o) in enumerate(zip(samples, out)):
-        truth = s["kappa"].astype(np.float64)
+    rows = {"miu2net": _rmse_rows(out, samples), "wiener": []}
+    for s in samples[:wiener_n]:
         mask = (s["mask"] > 0).astype(np.float64)
-        if i < wiener_n:
-            noise = np.where(mask > 0, s["noise"], np.inf).astype(np.float64)
-            shear = ShearMap(g1=s["g1"], g2=s["g2"], pixel_arcmin=config.survey.pixel_arcmin, mask=mask, noise=noise)
-            rows["wiener"].append(_rmse(reconstruct(shear, "wiener", **prior).kappa_e, truth))
-            if prior:  # also the prior a user would take: pyccl's C_ell of the survey
-                rows.setdefault("wiener_pyccl_prior", []).append(_rmse(reconstruct(shear, "wiener").kappa_e, truth))
-        rows["miu2net"].append(_rmse(o[0], truth))
-        if cal is not None:
-            classes = pixel_classes(mask, cal.edge_pixels)
-            for c in LEVELS:
-                inside = np.abs(truth - o[0]) <= cal.half_width(o[1], mask, c)
-                for region, sel in (("all", np.ones_like(mask, bool)), ("observed", classes == 0),
-                                    ("masked", classes == 1), ("edge", classes == 2)):
-                    hits[region][c][0] += int(inside[sel].sum())
-                    hits[region][c][1] += int(sel.sum())
-            widths.append(float(cal.half_width(o[1], mask, 0.68).mean()))
-            noise0 = np.where(mask > 0, s["noise"], 0.0)
-            chi2 = chi2_per_dof(s["g1"].astype(np.float64), s["g2"].astype(np.float64), mask, noise0, o[0])
-            chi2s.append(chi2)
-            b_ratio = b_to_e_ratio(s["g1"], s["g2"], mask, config.survey.pixel_arcmin)
-            oks.append(bool(cal.data_ok(chi2, _median_noise(noise0, mask), b_ratio)))
+        noise = np.where(mask > 0, s["noise"], np.inf).astype(np.float64)
+        shear = ShearMap(g1=s["g1"], g2=s["g2"], pixel_arcmin=config.survey.pixel_arcmin, mask=mask, noise=noise)
+        rows["wiener"].append(rmse_centred(reconstruct(shear, "wiener", **prior).kappa_e, s["kappa"]))
+        if prior:  # also the prior a user would take: pyccl's C_ell of the survey
+            rows.setdefault("wiener_pyccl_prior", []).append(
+                rmse_centred(reconstruct(shear, "wiener").kappa_e, s["kappa"]))
     for name, model in controls.items():
-        rows[name] = [_rmse(o[0], s["kappa"]) for s, o in zip(samples, _forward(model, samples))]
+        rows[name] = _rmse_rows(predict_samples(model.model, samples), samples)
     if stream_control is not None and controls:
-        rows["stream_control"] = [_rmse(o[0], s["kappa"]) for s, o in zip(samples, _forward(stream_control, samples))]
+        rows["stream_control"] = _rmse_rows(predict_samples(stream_control.model, samples), samples)
     result = {"field": field, "n_gal_arcmin2": n_gal, "n_maps": n, "n_maps_wiener": wiener_n,
               "seconds_simulate": round(t_sim, 1),
               "rmse": {k: float(np.mean(v)) for k, v in rows.items()},
@@ -173,12 +143,15 @@ def evaluate_depth(field: str, n_gal: float, n: int, trained, controls: dict, st
     result["rmse_paired"] = {"miu2net": float(paired.mean()), "wiener": float(np.mean(rows["wiener"]))}
     result["rmse_ratio_to_wiener"] = float(paired.mean() / np.mean(rows["wiener"]))
     result["rmse_ratio_sem"] = float(np.std(ratio) / np.sqrt(len(ratio)))
-    if cal is not None:
-        result["coverage"] = {r: {f"{c:g}": h[0] / h[1] for c, h in v.items() if h[1]} for r, v in hits.items()}
-        result["mean_half_width_68"] = float(np.mean(widths))
+    if trained.calibration is not None:
+        report = coverage_report(trained.calibration, samples, out, pixel_arcmin=config.survey.pixel_arcmin,
+                                 coverages=LEVELS)
+        result["coverage"] = {r: report[r] for r in ("all", "observed", "masked", "edge") if r in report}
+        result["mean_half_width_68"] = report["mean_half_width"]["0.68"]
+        chi2s = report["chi2dof"]
         result["chi2dof"] = {"median": float(np.median(chi2s)), "p05": float(np.percentile(chi2s, 5)),
                              "p95": float(np.percentile(chi2s, 95))}
-        result["dataok_fraction"] = float(np.mean(oks))
+        result["dataok_fraction"] = float(np.mean(report["dataok"]))
     return result
 
 

@@ -31,11 +31,12 @@ import torch
 from miu2net.config import preset
 from miu2net.maps import ShearMap
 from miu2net.methods import reconstruct
-from miu2net.nn.base import raw_from_sample
+from miu2net.nn.base import predict_samples
 from miu2net.nn.checkpoint import load_model
 from miu2net.nn.config import TrainConfig
 from miu2net.nn.module import fit
 from miu2net.sims.dataset import SimDataset, create_dataset
+from miu2net.stats.metrics import rmse_centred
 
 SEED = 4242
 COMMON = dict(arch="u2net_small", arch_kwargs={"mid": 8, "width": 16}, inputs=("g1", "g2", "mask", "noise", "ks"),
@@ -50,16 +51,9 @@ def survey_config(n_store: int, n_test: int):
 
 
 def test_rmse(model_path: str, test: SimDataset) -> list[float]:
-    net = load_model(model_path).model.eval()
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(test), 16):
-            chunk = [test[i] for i in range(start, min(start + 16, len(test)))]
-            pred = net(torch.from_numpy(np.stack([raw_from_sample(s) for s in chunk]))).float().numpy()[:, 0]
-            for s, p in zip(chunk, pred):
-                t = s["kappa"].astype(np.float64)
-                out.append(float(np.sqrt(np.mean((p - p.mean() - t + t.mean()) ** 2))))
-    return out
+    samples = [test[i] for i in range(len(test))]
+    outputs = predict_samples(load_model(model_path).model, samples)
+    return [rmse_centred(o[0], s["kappa"]) for s, o in zip(samples, outputs)]
 
 
 def main() -> None:
@@ -101,9 +95,7 @@ def main() -> None:
         mask = (s["mask"] > 0).astype(float)
         shear = ShearMap(g1=s["g1"], g2=s["g2"], mask=mask, noise=np.where(mask > 0, s["noise"], np.inf),
                          pixel_arcmin=test.pixel_arcmin)
-        k = reconstruct(shear, "wiener").kappa_e
-        t = s["kappa"].astype(np.float64)
-        wiener.append(float(np.sqrt(np.mean((k - k.mean() - t + t.mean()) ** 2))))
+        wiener.append(rmse_centred(reconstruct(shear, "wiener").kappa_e, s["kappa"]))
     results["wiener"] = {"rmse": float(np.mean(wiener)), "rmse_sem": float(np.std(wiener) / np.sqrt(len(wiener))),
                          "per_map": wiener}
     base = np.asarray(results["store"]["per_map"])

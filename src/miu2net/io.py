@@ -9,8 +9,9 @@ array's x axis (axis 1). NaN is accepted only in masked pixels.
 Convergence out: FITS with image HDUs ``KAPPA_E``, ``KAPPA_B`` and, where computed, ``SIGMA``,
 ``SIGMA_NOISE`` and ``SNR``, each with the celestial WCS; provenance (METHOD, MODEL, OPTIONS, VERSION,
 PIXSCALE, CHI2DOF, BTOE (large-scale B/E power of the shear, calibrated models), DATAOK, COVERAGE;
-BINNED and INPIXSC when the input was binned to a model's pixel) in the primary header and repeated in ``KAPPA_E``'s. Files are written to a temporary name and renamed,
-so a crash never leaves half a file.
+BINNED and INPIXSC when the input was binned to a model's pixel) in the primary header and repeated
+in ``KAPPA_E``'s. Files are written to a temporary name and renamed, so a crash never leaves half a
+file.
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ def reconstruct_file(
     Args:
         path: gridded shear or galaxy catalogue.
         method: a name from :data:`miu2net.methods.METHODS`, or ``auto`` (:func:`choose_method`: the
-            shipped MIU2Net when the input fits it, else KS; the choice and its reason in ``meta["auto"]``).
+            shipped MIU2Net when the input matches it, else KS; the choice and its reason in ``meta["auto"]``).
         options: the method's keyword options.
         catalogue: reading and gridding options for catalogue input.
         noise_realisations: number of randomly rotated (or Gaussian, for gridded input) noise

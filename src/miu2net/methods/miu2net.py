@@ -230,35 +230,33 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
     if out.shape[0] > 2:
         meta["extra_output_channels"] = int(out.shape[0] - 2)
     sigma = None
-    chi2 = None
-    if shear.noise is not None:
-        # Here, not in miu2net.methods.reconstruct: the κ map may be on a binned grid the caller never saw.
-        from miu2net.stats.consistency import chi2_per_dof
-
-        chi2 = chi2_per_dof(shear.g1, shear.g2, shear.mask, shear.noise, out[0])
-        meta["chi2dof"] = chi2
     calibration = trained.calibration
     if calibration is not None:
         sigma = calibration.half_width(out[1] if out.shape[0] > 1 else None, shear.mask, coverage)
         meta["coverage"] = coverage
         meta["calibration"] = {"n_maps": calibration.n_maps, "score": calibration.score,
                                "chi2dof_range": list(calibration.chi2_range())}
-        if chi2 is not None:
-            b_ratio = _b_ratio(shear, calibration)
-            if b_ratio is not None:
-                meta["b_to_e"] = b_ratio
-            meta["dataok"] = calibration.check(chi2, shear.noise, shear.mask, b_ratio=b_ratio)
+    if shear.noise is not None:
+        # Here, not in miu2net.methods.reconstruct: the κ map may be on a binned grid the caller never saw.
+        meta.update(_data_check(shear, out[0], calibration))
     return KappaMap(kappa_e=out[0], kappa_b=kappa_b, pixel_arcmin=shear.pixel_arcmin, sigma=sigma, wcs=shear.wcs,
                     meta=meta)
 
 
-def _b_ratio(shear: ShearMap, calibration: Any) -> float | None:
-    """The large-scale B/E power ratio of ``shear`` when ``calibration`` has a range for it."""
-    if not calibration.bmode:
-        return None
-    from miu2net.stats.consistency import b_to_e_ratio
+def _data_check(shear: ShearMap, kappa_e: np.ndarray, calibration: Any) -> dict:
+    """``{"chi2dof"}`` of ``kappa_e`` against ``shear`` (which has a noise map), and for a calibrated
+    model ``"dataok"`` and, when calibrated, ``"b_to_e"`` (module docstring; warns when not ok)."""
+    from miu2net.stats.consistency import b_to_e_ratio, chi2_per_dof
 
-    return b_to_e_ratio(shear.g1, shear.g2, shear.mask, shear.pixel_arcmin)
+    chi2 = chi2_per_dof(shear.g1, shear.g2, shear.mask, shear.noise, kappa_e)
+    out = {"chi2dof": chi2}
+    if calibration is None:
+        return out
+    b_ratio = None
+    if calibration.bmode:
+        b_ratio = out["b_to_e"] = b_to_e_ratio(shear.g1, shear.g2, shear.mask, shear.pixel_arcmin)
+    out["dataok"] = calibration.check(chi2, shear.noise, shear.mask, b_ratio=b_ratio)
+    return out
 
 
 def recheck_consistency(kappa: KappaMap, shear: ShearMap) -> KappaMap:
@@ -268,18 +266,13 @@ def recheck_consistency(kappa: KappaMap, shear: ShearMap) -> KappaMap:
     from dataclasses import replace
 
     from miu2net.nn.checkpoint import load_model
-    from miu2net.stats.consistency import chi2_per_dof
 
     if shear.noise is None or not kappa.meta.get("model"):
         return kappa
     calibration = load_model(kappa.meta["model"]).calibration
     if calibration is None:
         return kappa
-    chi2 = chi2_per_dof(shear.g1, shear.g2, shear.mask, shear.noise, kappa.kappa_e)
-    b_ratio = _b_ratio(shear, calibration)
-    ok = calibration.check(chi2, shear.noise, shear.mask, b_ratio=b_ratio)
-    extra = {} if b_ratio is None else {"b_to_e": b_ratio}
-    return replace(kappa, meta={**kappa.meta, "chi2dof": chi2, "dataok": ok, **extra})
+    return replace(kappa, meta={**kappa.meta, **_data_check(shear, kappa.kappa_e, calibration)})
 
 
 def reconstruct(

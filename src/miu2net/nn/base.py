@@ -108,6 +108,18 @@ def raw_from_sample(sample: dict) -> np.ndarray:
     return raw_from_arrays(sample["g1"], sample["g2"], sample.get("mask"), sample.get("noise"))
 
 
+def predict_samples(net: Any, samples: list[dict], *, batch_size: int = 16, device: str = "cpu") -> np.ndarray:
+    """Outputs ``[N, C, ny, nx]`` (physical units, float64) of ``net`` (eval mode, no gradients) on
+    data-set samples of the network's size, ``batch_size`` at a time."""
+    net = net.to(device).eval()
+    outs = []
+    with torch.inference_mode():
+        for start in range(0, len(samples), batch_size):
+            raw = np.stack([raw_from_sample(s) for s in samples[start:start + batch_size]])
+            outs.append(net(torch.from_numpy(raw).to(device)).float().cpu().numpy())
+    return np.concatenate(outs).astype(np.float64)
+
+
 class InputEncoder(nn.Module):
     """Raw ``[B, 4, ny, nx]`` tensor -> the network's input channels (module docstring). No parameters."""
 

@@ -86,8 +86,8 @@ MIN_CLASS_PIXELS = 1000
 MIN_MAPS_PER_BIN = 100
 MAX_CHI2_BINS = 10
 
-__all__ = ["Calibration", "DataConsistencyWarning", "calibrate", "conformal_quantiles", "evaluate_coverage",
-           "pixel_classes", "save_calibration"]
+__all__ = ["Calibration", "DataConsistencyWarning", "calibrate", "conformal_quantiles", "coverage_report",
+           "evaluate_coverage", "pixel_classes", "save_calibration"]
 
 
 def conformal_quantiles(scores: np.ndarray, levels: Iterable[float]) -> np.ndarray:
@@ -317,10 +317,8 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
     Returns:
         the :class:`Calibration` (store it with :func:`save_calibration`).
     """
-    import torch
-
     from miu2net import __version__
-    from miu2net.nn.base import raw_from_sample
+    from miu2net.nn.base import predict_samples
     from miu2net.nn.checkpoint import TrainedModel, load_model
     from miu2net.stats.consistency import b_to_e_ratio, chi2_per_dof
 
@@ -344,9 +342,7 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
     count = 0
 
     def flush() -> None:
-        raws = np.stack([raw_from_sample(s) for s in pending])
-        with torch.inference_mode():
-            out = net(torch.from_numpy(raws).to(device)).float().cpu().numpy().astype(np.float64)
+        out = predict_samples(net, pending, batch_size=len(pending), device=device)
         for s, o in zip(pending, out):
             truth = np.asarray(s["kappa"], dtype=np.float64)
             mask = (np.asarray(s["mask"]) > 0).astype(np.float64)
@@ -407,52 +403,56 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
 
 def evaluate_coverage(model: Any, samples: Iterable[dict], *, coverages: Iterable[float] = REPORT_LEVELS,
                       n_max: int | None = None, batch_size: int = 8, device: str = "cpu") -> dict:
-    """Empirical coverage of a calibrated model's intervals on (held-out) samples, overall and per class.
+    """Empirical coverage of a calibrated model's intervals on (held-out) samples, overall and per class:
+    the model's outputs on ``samples`` judged by :func:`coverage_report`."""
+    from miu2net.nn.base import predict_samples
+    from miu2net.nn.checkpoint import TrainedModel, load_model
+
+    trained = model if isinstance(model, TrainedModel) else load_model(model)
+    if trained.calibration is None:
+        raise InputError(f"model {trained.name}: not calibrated; run `miu2net calibrate` first")
+    samples = list(samples if n_max is None else (s for _, s in zip(range(n_max), samples)))
+    outputs = predict_samples(trained.model, samples, batch_size=batch_size, device=device)
+    return coverage_report(trained.calibration, samples, outputs, pixel_arcmin=trained.pixel_arcmin,
+                           coverages=coverages)
+
+
+def coverage_report(calibration: Calibration, samples: list[dict], outputs: np.ndarray, *, pixel_arcmin: float,
+                    coverages: Iterable[float] = REPORT_LEVELS) -> dict:
+    """Coverage of ``calibration``'s intervals around network ``outputs`` (``[N, C, ny, nx]``, physical
+    units, channel 1 the spread) on the truths of ``samples``, overall and per class, with each map's
+    CHI2DOF and DATAOK (CHI2DOF and the B/E power ratio, as ``reconstruct`` decides it).
 
     Returns ``{"all": {"0.68": fraction, ...}, "observed": ..., "masked": ..., "edge": ...,
     "mean_half_width": {"0.68": ...}, "n_maps": n, "chi2dof": [...], "dataok": [...]}``.
     """
-    import torch
-
-    from miu2net.nn.base import raw_from_sample
-    from miu2net.nn.checkpoint import TrainedModel, load_model
     from miu2net.stats.consistency import b_to_e_ratio, chi2_per_dof
 
-    trained = model if isinstance(model, TrainedModel) else load_model(model)
-    cal = trained.calibration
-    if cal is None:
-        raise InputError(f"model {trained.name}: not calibrated; run `miu2net calibrate` first")
+    cal = calibration
     coverages = [cal.check_coverage(c) for c in coverages]
-    net = trained.model.to(device).eval()
     hits = {r: {c: [0, 0] for c in coverages} for r in ("all",) + CLASSES}
     widths = {c: [] for c in coverages}
     chi2s, oks = [], []
-    samples = list(samples if n_max is None else (s for _, s in zip(range(n_max), samples)))
-    for start in range(0, len(samples), batch_size):
-        chunk = samples[start:start + batch_size]
-        with torch.inference_mode():
-            out = net(torch.from_numpy(np.stack([raw_from_sample(s) for s in chunk])).to(device)).float().cpu().numpy()
-        for s, o in zip(chunk, out.astype(np.float64)):
-            truth = np.asarray(s["kappa"], dtype=np.float64)
-            mask = (np.asarray(s["mask"]) > 0).astype(np.float64)
-            classes = pixel_classes(mask, cal.edge_pixels)
-            spread = o[1] if o.shape[0] > 1 else None
-            for c in coverages:
-                width = cal.half_width(spread, mask, c)
-                inside = np.abs(truth - o[0]) <= width
-                widths[c].append(float(width.mean()))
-                hits["all"][c][0] += int(inside.sum())
-                hits["all"][c][1] += inside.size
-                for k, name in enumerate(CLASSES):
-                    sel = classes == k
-                    hits[name][c][0] += int(inside[sel].sum())
-                    hits[name][c][1] += int(sel.sum())
-            noise = np.asarray(s["noise"], dtype=np.float64)
-            c2 = chi2_per_dof(np.asarray(s["g1"], dtype=np.float64), np.asarray(s["g2"], dtype=np.float64), mask,
-                              noise, o[0])
-            chi2s.append(c2)
-            oks.append(cal.data_ok(c2, _median_noise(noise, mask), b_to_e_ratio(s["g1"], s["g2"], mask,
-                                                                                   trained.pixel_arcmin)))
+    for s, o in zip(samples, np.asarray(outputs, dtype=np.float64)):
+        truth = np.asarray(s["kappa"], dtype=np.float64)
+        mask = (np.asarray(s["mask"]) > 0).astype(np.float64)
+        classes = pixel_classes(mask, cal.edge_pixels)
+        spread = o[1] if o.shape[0] > 1 else None
+        for c in coverages:
+            width = cal.half_width(spread, mask, c)
+            inside = np.abs(truth - o[0]) <= width
+            widths[c].append(float(width.mean()))
+            hits["all"][c][0] += int(inside.sum())
+            hits["all"][c][1] += inside.size
+            for k, name in enumerate(CLASSES):
+                sel = classes == k
+                hits[name][c][0] += int(inside[sel].sum())
+                hits[name][c][1] += int(sel.sum())
+        noise = np.asarray(s["noise"], dtype=np.float64)
+        c2 = chi2_per_dof(np.asarray(s["g1"], dtype=np.float64), np.asarray(s["g2"], dtype=np.float64), mask,
+                          noise, o[0])
+        chi2s.append(c2)
+        oks.append(cal.data_ok(c2, _median_noise(noise, mask), b_to_e_ratio(s["g1"], s["g2"], mask, pixel_arcmin)))
     out = {r: {f"{c:g}": h[0] / h[1] for c, h in v.items() if h[1]} for r, v in hits.items()}
     out["mean_half_width"] = {f"{c:g}": float(np.mean(w)) for c, w in widths.items()}
     out["n_maps"] = len(samples)

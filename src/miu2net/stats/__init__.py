@@ -1,6 +1,6 @@
 """Statistics that judge a map: spectra, cross-correlation, RMSE, Pearson r, smoothing."""
 
-from miu2net.stats.metrics import gaussian_smooth, pearson_r, rmse
+from miu2net.stats.metrics import gaussian_smooth, pearson_r, rmse, rmse_centred
 from miu2net.stats.pdf import kappa_pdf, skewness
 from miu2net.stats.peaks import Peaks, PeakMatch, find_peaks, match_peaks, peak_counts
 from miu2net.stats.spectra import (
@@ -33,4 +33,5 @@ __all__ = [
     "pearson_r",
     "power_spectrum",
     "rmse",
+    "rmse_centred",
 ]

@@ -23,6 +23,14 @@ def rmse(reconstruction: np.ndarray, truth: np.ndarray, *, mask: np.ndarray | No
     return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
+def rmse_centred(reconstruction: np.ndarray, truth: np.ndarray) -> float:
+    """:func:`rmse` after removing each map's mean (the mass sheet is not measurable from shear), as the
+    benchmark protocol takes it."""
+    a = np.asarray(reconstruction, dtype=np.float64)
+    b = np.asarray(truth, dtype=np.float64)
+    return rmse(a - a.mean(), b - b.mean())
+
+
 def pearson_r(reconstruction: np.ndarray, truth: np.ndarray, *, mask: np.ndarray | None = None) -> float:
     """Pearson correlation coefficient of the pixel values (1 for maps equal up to a positive scale and offset)."""
     a, b = _select(reconstruction, truth, mask)
