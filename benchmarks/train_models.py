@@ -1,6 +1,7 @@
 """Train the shipped models and their controls side by side on one machine, on a wall-clock budget.
 
     python benchmarks/train_models.py --out runs --minutes 6.5 [--runs miu2net-csst-quick:7 deepmass-csst-quick:3 ...]
+    python benchmarks/train_models.py --measure     # simulation time per streamed map, 1 and 8 views per truth
 
 Every run is a plain ``miu2net train --config configs/train/NAME.yaml`` (so anyone can retrain one by
 hand); this script only shares the machine between them. Training streams freshly simulated maps
@@ -59,8 +60,10 @@ def seconds_per_sample(preset: str, views_per_truth: int, n: int = 16) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder of the runs")
-    parser.add_argument("--minutes", type=float, required=True, help="wall-clock budget of the training runs")
+    parser.add_argument("--out", type=Path, help="folder of the runs")
+    parser.add_argument("--minutes", type=float, help="wall-clock budget of the training runs")
+    parser.add_argument("--measure", action="store_true",
+                        help="only print the simulation time of a streamed map, one truth per map and as the configs")
     parser.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="NAME:WORKERS, NAME a configs/train/*.yaml")
     parser.add_argument("--preset", default="csst-small", help="simulation preset of the validation store")
     parser.add_argument("--val-n", type=int, default=384, help="--n of the validation store (1/6 of it validates)")
@@ -68,6 +71,23 @@ def main() -> None:
     parser.add_argument("--efficiency", type=float, default=0.7, help="share of the single-process speed per worker")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags passed on to every train")
     args = parser.parse_args()
+    runs = []
+    for spec in args.runs:
+        name, _, workers = spec.partition(":")
+        config = CONFIGS / f"{name}.yaml"
+        if not config.is_file():
+            parser.error(f"no configuration {config} for run {name!r}; choose from "
+                         f"{', '.join(sorted(p.stem for p in CONFIGS.glob('*.yaml')))}")
+        train = (yaml.safe_load(config.read_text()) or {}).get("train", {})
+        views = int((train.get("stream") or {}).get("views_per_truth", 1))
+        runs.append({"name": name, "config": config, "workers": int(workers or 1), "views": views,
+                     "batch": int(train.get("batch_size", 16)), "epochs": int(train.get("epochs", 50))})
+    if args.measure:
+        for v in sorted({1} | {r["views"] for r in runs}):
+            print(f"views_per_truth {v}: {seconds_per_sample(args.preset, v):.3f} s per streamed map (one process)")
+        return
+    if args.out is None or args.minutes is None:
+        parser.error("give --out and --minutes (or --measure)")
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -78,14 +98,6 @@ def main() -> None:
                     "--out", str(val), "--workers", str(args.sim_workers)], check=True, env=env)  # resumes
     print(f"validation store ready after {time.perf_counter() - t0:.0f} s", flush=True)
 
-    runs = []
-    for spec in args.runs:
-        name, _, workers = spec.partition(":")
-        config = CONFIGS / f"{name}.yaml"
-        train = (yaml.safe_load(config.read_text()) or {}).get("train", {})
-        views = int((train.get("stream") or {}).get("views_per_truth", 1))
-        runs.append({"name": name, "config": config, "workers": int(workers or 1), "views": views,
-                     "batch": int(train.get("batch_size", 16)), "epochs": int(train.get("epochs", 50))})
     rates = {v: seconds_per_sample(args.preset, v) for v in sorted({r["views"] for r in runs})}
     print("seconds per streamed sample (one process): "
           + ", ".join(f"views {v}: {s:.3f}" for v, s in rates.items()), flush=True)
