@@ -33,7 +33,7 @@ from miu2net.maps import ShearMap
 from miu2net.methods import reconstruct
 from miu2net.nn.base import predict_samples
 from miu2net.nn.checkpoint import load_model
-from miu2net.nn.config import TrainConfig
+from miu2net.config import TrainConfig
 from miu2net.nn.module import fit
 from miu2net.sims.dataset import SimDataset, create_dataset
 from miu2net.stats.metrics import rmse_centred

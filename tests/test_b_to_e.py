@@ -1,12 +1,12 @@
-"""The large-scale B/E power ratio of the data check (miu2net.stats.consistency.b_to_e_ratio), from
+"""The large-scale B/E power ratio of the data check (miu2net.physics.consistency.b_to_e_ratio), from
 the KS93 E/B algebra: rotating the shear by 45° swaps E and B, flipping e2 turns kappa_hat into
 exp(-4i phi) kappa_hat (half the power to B), and noise alone gives B ~ E."""
 
 import numpy as np
 import pytest
 
+from miu2net.physics.consistency import b_to_e_ratio
 from miu2net.physics.operators import ks93_forward, rotate_shear
-from miu2net.stats.consistency import b_to_e_ratio
 from miu2net.stats.spectra import ell_grid
 
 

@@ -14,7 +14,7 @@ from miu2net.errors import InputError
 from miu2net.io import default_wcs, pixel_arcmin_of_wcs, read_kappa_map, write_shear_map
 from miu2net.maps import ShearMap, bin_shear
 from miu2net.methods import reconstruct
-from miu2net.methods.miu2net import binning_factor
+from miu2net.nn.inference import binning_factor
 from miu2net.sims.simulate import simulate_sample
 from miu2net.stats.metrics import pearson_r, rmse
 
@@ -224,8 +224,7 @@ def test_cli_reconstruct_bins_fine_input(tmp_path, csst_sample):
 
 def test_benchmarks_skip_a_network_that_bins(csst_sample):
     """evaluate and project --compare-png compare maps on the truth's grid: a binned κ cannot join."""
-    from miu2net.evaluate import runnable_methods
-    from miu2net.sims.observe import compare_methods_on_truth
+    from miu2net.evaluate import compare_methods_on_truth, runnable_methods
 
     usable, skipped = runnable_methods(["miu2net", "ks"], csst_sample, 0.41, {})
     assert usable == ["ks"] and "binned 2x2" in skipped["miu2net"] and "truth's 256x256" in skipped["miu2net"]

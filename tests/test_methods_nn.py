@@ -8,11 +8,12 @@ from torch import nn
 from miu2net.errors import InputError
 from miu2net.maps import ShearMap
 from miu2net.methods import get_method, reconstruct
-from miu2net.methods.miu2net import feather, predict_raw, tile_starts
 from miu2net.nn import create_model
 from miu2net.nn.base import raw_from_shear
 from miu2net.nn.checkpoint import load_model, resolve_model, save_model
-from miu2net.nn.data import synthetic_maps
+from miu2net.nn.inference import predict_raw
+from miu2net.sims.synthetic import synthetic_maps
+from miu2net.tiles import feather, tile_starts
 
 torch.set_num_threads(1)
 PIXEL = 0.82
@@ -37,8 +38,8 @@ def models(tmp_path_factory):
 
 
 def test_registered_in_methods():
-    assert get_method("miu2net").__module__ == "miu2net.methods.miu2net"
-    assert get_method("deepmass").__module__ == "miu2net.methods.deepmass"
+    assert get_method("miu2net").reconstruct.__module__ == "miu2net.methods.miu2net"
+    assert get_method("deepmass").reconstruct.__module__ == "miu2net.methods.deepmass"
 
 
 def test_reconstruct_through_interface(models):

@@ -12,6 +12,7 @@ from astropy.io import fits
 from typer.testing import CliRunner
 
 from miu2net.cli import app
+from miu2net.config import LossConfig, TrainConfig
 from miu2net.errors import InputError
 from miu2net.evaluate import shear_of_sample
 from miu2net.io import write_shear_map
@@ -27,10 +28,10 @@ from miu2net.nn.calibration import (
     save_calibration,
 )
 from miu2net.nn.checkpoint import load_model, save_model
-from miu2net.nn.config import LossConfig, TrainConfig
-from miu2net.nn.data import ArrayMapDataset, MassMapDataModule, save_npz_dataset, synthetic_maps
+from miu2net.nn.data import ArrayMapDataset, MassMapDataModule, save_npz_dataset
 from miu2net.nn.losses import MassMappingLoss
 from miu2net.physics.operators import rotate_shear
+from miu2net.sims.synthetic import synthetic_maps
 
 torch.set_num_threads(1)
 PIXEL = 0.82

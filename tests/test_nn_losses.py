@@ -6,9 +6,8 @@ import torch
 
 from miu2net.errors import InputError
 from miu2net.nn.losses import BinnedPowerSpectrum, MassMappingLoss, power_spectrum_torch
-from miu2net.stats.spectra import spectrum_bins
 from miu2net.sims.fields import gaussian_field
-from miu2net.stats.spectra import ARCMIN_TO_RAD, power_spectrum
+from miu2net.stats.spectra import ARCMIN_TO_RAD, power_spectrum, spectrum_bins
 
 torch.set_num_threads(1)
 PIXEL = 0.82

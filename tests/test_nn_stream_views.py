@@ -5,9 +5,8 @@ import numpy as np
 import pydantic
 import pytest
 
-from miu2net.config import preset
+from miu2net.config import StreamConfig, TrainConfig, preset
 from miu2net.errors import InputError
-from miu2net.nn.config import StreamConfig, TrainConfig
 from miu2net.nn.streaming import StreamingSimDataset
 from miu2net.physics.operators import ks93_forward
 from miu2net.sims.fields import cut_center

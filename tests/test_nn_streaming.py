@@ -13,10 +13,9 @@ import yaml
 from torch.utils.data import DataLoader
 from typer.testing import CliRunner
 
-from miu2net.config import preset
+from miu2net.config import StreamConfig, TrainConfig, preset
 from miu2net.errors import InputError
 from miu2net.nn.base import InputEncoder, raw_from_arrays
-from miu2net.nn.config import StreamConfig, TrainConfig
 from miu2net.nn.data import TrainingView
 from miu2net.nn.streaming import CALIBRATION_STREAM, StreamingSimDataset, StreamSampler
 from miu2net.sims.simulate import simulate_sample

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 
+from miu2net.config import TrainConfig
 from miu2net.errors import InputError
 from miu2net.nn import create_model
 from miu2net.nn.checkpoint import export_lightning_checkpoint, load_model, save_model
-from miu2net.nn.config import TrainConfig
-from miu2net.nn.data import ArrayMapDataset, MassMapDataModule, TrainingView, save_npz_dataset, synthetic_maps
+from miu2net.nn.data import ArrayMapDataset, MassMapDataModule, TrainingView, save_npz_dataset
 from miu2net.nn.module import MassMappingModule, fit
+from miu2net.sims.synthetic import synthetic_maps
 
 torch.set_num_threads(1)
 TINY = {"mid": 4, "width": 8}
@@ -175,8 +176,9 @@ def test_resume_without_checkpoint_and_bad_config(tmp_path):
         fit(TrainConfig(out=tmp_path / "x", resume=True, data=tmp_path / "none.npz"))
     with pytest.raises(ValueError, match="strategy"):
         TrainConfig(out=tmp_path, num_nodes=2)
-    with pytest.raises(ValueError, match="unknown arch"):
-        TrainConfig(out=tmp_path, arch="resnet")
+    with pytest.raises(InputError, match="unknown arch"):  # the network layer knows the architectures
+        fit(TrainConfig(out=tmp_path / "y", arch="resnet", data=tmp_path / "none.npz"))
+    assert not (tmp_path / "y").exists(), "an unknown architecture must be refused before any work"
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lensing_helpers import nfw_kappa
 
 from miu2net.errors import InputError
 from miu2net.maps import ShearMap
@@ -22,7 +23,6 @@ from miu2net.physics.masks import survey_mask
 from miu2net.physics.operators import ks93_forward, rotate_shear
 from miu2net.physics.shear import pixel_noise_sigma, reduced_shear
 from miu2net.sims.fields import gaussian_field
-from lensing_helpers import nfw_kappa
 
 PIXEL = 0.41
 SIGMA_PIX = pixel_noise_sigma(shape_noise_sigma=0.4, n_gal_arcmin2=50.0, pixel_arcmin=PIXEL)
@@ -204,7 +204,7 @@ def test_iteration_cap_warns():
 
 
 def test_registered():
-    assert get_method("sparse") is sparse.reconstruct
+    assert get_method("sparse").reconstruct is sparse.reconstruct
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lensing_helpers import cut_field
 
 from miu2net.errors import InputError
 from miu2net.maps import ShearMap
-from miu2net.methods import get_method
-from miu2net.methods import ks, wiener
+from miu2net.methods import get_method, ks, wiener
 from miu2net.physics.cosmology import smail_nz
 from miu2net.physics.masks import survey_mask
 from miu2net.physics.operators import ks93_forward, ks93_inverse, rotate_shear
@@ -16,7 +16,6 @@ from miu2net.physics.shear import pixel_noise_sigma
 from miu2net.sims.fields import gaussian_field
 from miu2net.stats.metrics import rmse
 from miu2net.stats.spectra import ARCMIN_TO_RAD, ell_grid
-from lensing_helpers import cut_field
 
 PIXEL = 0.41  # arcmin, csst
 SIGMA_PIX = pixel_noise_sigma(shape_noise_sigma=0.4, n_gal_arcmin2=50.0, pixel_arcmin=PIXEL)
@@ -157,7 +156,7 @@ def test_registered_and_chi2_added(cl):
     shear, _ = noisy_masked(g1, g2, rng)
     from miu2net.methods import reconstruct
 
-    assert get_method("wiener") is wiener.reconstruct
+    assert get_method("wiener").reconstruct is wiener.reconstruct
     out = reconstruct(shear, "wiener", tol=1e-4)
     assert 0.5 < out.meta["chi2dof"] < 1.5, "Wiener map should fit the shear to about the noise"
 

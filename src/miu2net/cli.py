@@ -215,8 +215,8 @@ def project(
     write_kappa_planes(planes, output, pixel_arcmin=pixel, header=header)
     message = f"wrote {output}: {', '.join(planes)} ({npix}x{npix} at {pixel:.4g}')"
     if compare_png is not None:
+        from miu2net.evaluate import compare_methods_on_truth
         from miu2net.plots import plot_comparison
-        from miu2net.sims.observe import compare_methods_on_truth
 
         truth = next(iter(planes.values()))
         maps = compare_methods_on_truth(truth, pixel_arcmin=pixel, methods=compare_methods.split(","),

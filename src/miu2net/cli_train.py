@@ -14,34 +14,21 @@ stderr and exit code 2.
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from miu2net.cli_common import console, user_errors as _user_errors
+from miu2net.cli_common import console
+from miu2net.cli_common import user_errors as _user_errors
 from miu2net.errors import InputError
-
 
 
 def _read_config_file(path: Path) -> dict:
     """The ``train`` section (or the whole mapping) of a YAML or TOML file."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"--config {path}: {exc}") from None
-    try:
-        if path.suffix.lower() == ".toml":
-            data = tomllib.loads(text)
-        else:
-            import yaml
+    from miu2net.config import read_config_file
 
-            data = yaml.safe_load(text) or {}
-    except Exception as exc:
-        raise InputError(f"--config {path}: not valid YAML/TOML ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"--config {path}: expected a mapping of options")
+    data = read_config_file(path)
     return dict(data.get("train", data))
 
 
@@ -82,7 +69,7 @@ def train_command(
     config: Annotated[Optional[Path], typer.Option(help="YAML/TOML file of training options (a `train:` section or top level); flags override it.")] = None,
 ) -> None:
     """Train MIU2Net (or the DeepMass baseline) on a simulated data set; export the best model."""
-    from miu2net.nn.config import TrainConfig
+    from miu2net.config import TrainConfig
 
     options = _read_config_file(config) if config is not None else {}
     loss = dict(options.pop("loss", {}) or {})
@@ -122,7 +109,9 @@ def train_command(
         raise InputError("give --out, the run folder")
     cfg = TrainConfig(**options)
 
-    from miu2net.nn.module import fit
+    from miu2net.nn.module import check_train_config, fit
+
+    check_train_config(cfg)
 
     result = fit(cfg)
     metrics = result["metrics"]
@@ -198,15 +187,15 @@ def calibrate_command(
     batch_size: Annotated[int, typer.Option(help="Maps per forward pass.")] = 8,
 ) -> None:
     """Calibrate a trained model: conformal error bars and the CHI2DOF range, stored in its JSON."""
-    from miu2net.methods.miu2net import _resolve_device
     from miu2net.nn.calibration import REPORT_LEVELS, calibrate, save_calibration
     from miu2net.nn.checkpoint import load_model
+    from miu2net.nn.inference import resolve_device
 
     trained = load_model(model)
     dataset, description = calibration_samples(trained.config, data=data, split=split, stream=stream, n=n, seed=seed,
                                                sim_config=sim_config)
     samples = (dataset[i] for i in range(len(dataset)))
-    dev = str(_resolve_device(device))
+    dev = str(resolve_device(device))
     calibration = calibrate(trained, samples, pixel_arcmin=getattr(dataset, "pixel_arcmin", None), n_max=n,
                             edge_pixels=edge_pixels, batch_size=batch_size, device=dev, data=description)
     path = save_calibration(trained.path, calibration, out=out)

@@ -31,18 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from miu2net.config import preset
 from miu2net.errors import InputError
 from miu2net.maps import ShearMap
 from miu2net.methods import reconstruct
-from miu2net.stats import (
-    cross_spectrum,
-    find_peaks,
-    gaussian_smooth,
-    largest_ell_within,
-    match_peaks,
-    pearson_r,
-    rmse,
-)
+from miu2net.sims.simulate import apply_survey
+from miu2net.stats import cross_spectrum, find_peaks, gaussian_smooth, largest_ell_within, match_peaks, pearson_r, rmse
 from miu2net.stats.spectra import default_ell_edges
 
 PDF_EDGES = np.linspace(-0.12, 0.48, 121)
@@ -286,3 +280,40 @@ def write_report(report: dict, out_dir: str | Path, *, meta: dict | None = None)
     paths["peaks"] = out / "peaks.png"
     plots.plot_peaks(report, paths["peaks"])
     return paths
+
+
+def compare_methods_on_truth(
+    truth: np.ndarray,
+    *,
+    pixel_arcmin: float,
+    methods: list[str],
+    n_gal_arcmin2: float = 50.0,
+    seed: int = 0,
+    survey_preset: str = "csst",
+) -> dict[str, np.ndarray]:
+    """``{"truth": truth, method: kappa_E, ...}`` from one noisy, unmasked observation of ``truth``
+    (e.g. a projected N-body cluster, outside the dataset path).
+
+    The truth is observed exactly as a training sample is (:func:`miu2net.sims.simulate.apply_survey`):
+    zero-padded KS forward, reduced shear, Gaussian pixel noise of the survey's depth; no mask.
+
+    The survey is ``survey_preset`` at the truth's pixel scale and size with ``n_gal_arcmin2`` sources
+    per arcmin². A method that cannot run on this input raises InputError naming it.
+    """
+    if truth.ndim != 2 or truth.shape[0] != truth.shape[1]:
+        raise InputError(f"the truth map must be square; got shape {truth.shape}")
+    config = preset(survey_preset).updated(survey={
+        "map_size": truth.shape[0], "pixel_arcmin": pixel_arcmin, "n_gal_arcmin2": n_gal_arcmin2,
+        "noise_model": "gaussian", "mask": {"enabled": False}})
+    shear = shear_of_sample(apply_survey(truth, config, seed, periodic=False), pixel_arcmin)
+    maps: dict[str, np.ndarray] = {"truth": truth}
+    for name in (m.strip() for m in methods if m.strip()):
+        try:
+            kappa = reconstruct(shear, name)
+        except InputError as exc:
+            raise InputError(f"--compare-methods: {name} cannot run here: {exc}") from None
+        if kappa.shape != truth.shape:  # a network that binned the input to its coarser pixel
+            raise InputError(f"--compare-methods: {name} cannot be compared on this grid: it "
+                             f"{(kappa.meta.get('binned') or {}).get('note', 'returns another grid')}")
+        maps[name] = kappa.kappa_e
+    return maps

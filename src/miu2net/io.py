@@ -17,8 +17,6 @@ file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,8 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from miu2net import __version__
 from miu2net.errors import InputError
-from miu2net.maps import KappaMap, ShearMap
+from miu2net.files import atomic_write
+from miu2net.maps import KappaMap, ShearMap, default_wcs
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
 
@@ -151,39 +150,9 @@ def read_shear_map(path: str | Path) -> ShearMap:
     raise InputError(f"{path}: unknown file type; expected FITS (.fits) or NumPy (.npz) gridded shear")
 
 
-def default_wcs(shape: tuple[int, int], pixel_arcmin: float, center_deg: tuple[float, float] = (0.0, 0.0)) -> WCS:
-    """A north-up gnomonic (TAN) WCS centred on ``center_deg`` (RA, Dec), RA increasing to the left."""
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    wcs.wcs.crval = list(center_deg)
-    wcs.wcs.crpix = [shape[1] / 2 + 0.5, shape[0] / 2 + 0.5]
-    wcs.wcs.cdelt = [-pixel_arcmin / 60.0, pixel_arcmin / 60.0]
-    wcs.wcs.cunit = ["deg", "deg"]
-    return wcs
-
-
-def publish(tmp: str | Path, path: str | Path) -> None:
-    """Give a finished temporary file the usual permissions (mkstemp makes it private) and rename it."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-
-
 def _write_atomic(hdul: fits.HDUList, path: Path) -> Path:
-    """Write to a temporary file beside ``path`` and rename it: readers never see half a file."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputError(f"{path}: output folder {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        hdul.writeto(tmp, overwrite=True)
-        publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write the HDUs atomically (:func:`miu2net.files.atomic_write`): readers never see half a file."""
+    return atomic_write(path, lambda tmp: hdul.writeto(tmp, overwrite=True))
 
 
 def provenance_cards(kappa: KappaMap) -> list[tuple[str, Any, str]]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from astropy.wcs import WCS
 
 from miu2net.errors import InputError
 
@@ -204,3 +205,14 @@ def bin_shear(shear: ShearMap, factor: int) -> ShearMap:
     meta = {**shear.meta, "binned": {"factor": factor, "from_pixel_arcmin": shear.pixel_arcmin,
                                      "to_pixel_arcmin": pixel, "cropped": cropped, "note": note}}
     return ShearMap(g1=g1, g2=g2, pixel_arcmin=pixel, mask=mask.astype(np.float64), noise=noise, wcs=wcs, meta=meta)
+
+
+def default_wcs(shape: tuple[int, int], pixel_arcmin: float, center_deg: tuple[float, float] = (0.0, 0.0)) -> WCS:
+    """A north-up gnomonic (TAN) WCS centred on ``center_deg`` (RA, Dec), RA increasing to the left."""
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = list(center_deg)
+    wcs.wcs.crpix = [shape[1] / 2 + 0.5, shape[0] / 2 + 0.5]
+    wcs.wcs.cdelt = [-pixel_arcmin / 60.0, pixel_arcmin / 60.0]
+    wcs.wcs.cunit = ["deg", "deg"]
+    return wcs

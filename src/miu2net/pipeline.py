@@ -4,10 +4,12 @@
 grids the catalogue, runs a method (tiled for wide fields when asked), and adds the noise-only error
 and S/N maps from randomly rotated ellipticities. The CLI's ``reconstruct`` is a thin shell over it.
 
-A trained model's method (``miu2net``, ``deepmass``) bins input at an integer fraction of the model's
-pixel to that pixel (:mod:`miu2net.methods.miu2net`); here the shear is binned first, so that tiles,
-the CHI2DOF of a tiled map, the noise realisations and the returned ShearMap all are on the κ map's
-grid. ``tile`` and ``tile_overlap`` count input pixels and are divided by the binning factor.
+The method is asked once, through its contract (:mod:`miu2net.methods.base`), for its options
+(checked, and a trained model loaded once for every tile and noise realisation) and for the grid it
+works on: a trained model's method (``miu2net``, ``deepmass``) bins input at an integer fraction of the
+model's pixel to that pixel (:mod:`miu2net.nn.inference`); here the shear is binned first, so that
+tiles, the CHI2DOF of a tiled map, the noise realisations and the returned ShearMap all are on the κ
+map's grid. ``tile`` and ``tile_overlap`` count input pixels and are divided by the binning factor.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-import inspect
 from pathlib import Path
+from typing import Any
 
 from astropy.io import fits
 
@@ -25,6 +27,7 @@ from miu2net.io import FITS_SUFFIXES, read_shear_map
 from miu2net.maps import KappaMap, ShearMap, bin_shear
 from miu2net.methods import get_method
 from miu2net.methods import reconstruct as run_method
+from miu2net.physics.consistency import chi2_per_dof
 
 DEFAULT_CATALOGUE_PIXEL_ARCMIN = 0.82
 
@@ -116,9 +119,13 @@ def reconstruct_file(
     options = dict(options or {})
     auto = None
     if method == AUTO:
-        method, auto = choose_method(shear, options)
+        method, auto, trained = _auto_choice(shear, options)
+        if trained is not None:
+            options = {"model": trained}  # loaded once, for the choice and for every run
+    spec = get_method(method)
+    options = spec.bind(options)  # checked; a trained model is loaded here, once
     gridded = shear  # the catalogue's own grid, on which its noise realisations are binned
-    shear, binned = _bin_for_model(shear, method, options)
+    shear, binned = spec.working_grid(shear, options)
     factor = 1 if binned is None else binned["factor"]
     if tile is not None and factor > 1:
         tile, tile_overlap = tile // factor, tile_overlap // factor
@@ -131,12 +138,10 @@ def reconstruct_file(
 
     kappa = run(shear)
     if tile is not None and tile < shear.shape[0] and shear.noise is not None:
-        from miu2net.stats.consistency import chi2_per_dof
-
         chi2 = chi2_per_dof(shear.g1, shear.g2, shear.mask, shear.noise, kappa.kappa_e)
         kappa = replace(kappa, meta={**kappa.meta, "chi2dof": chi2})
         if kappa.meta.get("dataok") is not None:  # a calibrated model judged each tile: judge the whole map
-            from miu2net.methods.miu2net import recheck_consistency
+            from miu2net.nn.inference import recheck_consistency
 
             kappa = recheck_consistency(kappa, shear)
     if noise_realisations:
@@ -167,35 +172,30 @@ def choose_method(shear: ShearMap, options: dict) -> tuple[str, dict]:
     map within its noise range), else ``ks`` with the reason. Input at an integer fraction of the
     model's pixel goes to ``ks`` on its own grid too: binning it for the network changes the map's
     pixels, which only ``--method miu2net`` asks for (the reason says so)."""
-    from miu2net.methods.miu2net import DEFAULT_MODEL, binning_factor
-    from miu2net.nn.checkpoint import load_model
+    method, why, _ = _auto_choice(shear, options)
+    return method, why
 
+
+def _auto_choice(shear: ShearMap, options: dict) -> tuple[str, dict, Any]:
+    """:func:`choose_method`, and the loaded model when the network was chosen (else None)."""
     if options:
         raise InputError(f"--option {', '.join(sorted(options))} belongs to one method: give --method too "
                          "(auto picks miu2net or ks)")
+    from miu2net.nn.inference import binning_factor
+
     try:
-        trained = load_model(DEFAULT_MODEL)
+        trained = get_method("miu2net").bind({})["model"]
         factor = binning_factor(shear.pixel_arcmin, trained.pixel_arcmin)
         if factor > 1:
             return AUTO_FALLBACK, {
                 "chosen": AUTO_FALLBACK, "model": None,
                 "reason": f"its {shear.pixel_arcmin:g}' pixels are finer than the model's {trained.pixel_arcmin:g}'; "
-                          f"--method miu2net bins them {factor}x{factor} and returns the map on that grid"}
+                          f"--method miu2net bins them {factor}x{factor} and returns the map on that grid"}, None
         trained.check_input(shear)
     except InputError as exc:
-        return AUTO_FALLBACK, {"chosen": AUTO_FALLBACK, "model": None, "reason": str(exc)}
-    return "miu2net", {"chosen": "miu2net", "model": trained.name, "reason": "the input fits the shipped model"}
-
-
-def _bin_for_model(shear: ShearMap, method: str, options: dict) -> tuple[ShearMap, dict | None]:
-    """``shear`` binned to the pixel of the method's trained model (option ``model`` or the method's
-    default) when the method would bin it (module docstring), with the binning record; else unchanged."""
-    params = inspect.signature(get_method(method)).parameters
-    if "model" not in params:
-        return shear, None
-    from miu2net.methods.miu2net import bin_to_model
-
-    return bin_to_model(shear, options.get("model", params["model"].default))
+        return AUTO_FALLBACK, {"chosen": AUTO_FALLBACK, "model": None, "reason": str(exc)}, None
+    chosen = {"chosen": "miu2net", "model": trained.name, "reason": "the input fits the shipped model"}
+    return "miu2net", chosen, trained
 
 
 def _provenance(catalogue: CatalogueOptions | None, n_noise: int, tile: int | None, overlap: int) -> dict:

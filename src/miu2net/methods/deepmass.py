@@ -2,22 +2,25 @@ r"""DeepMass (Jeffrey et al. 2020, arXiv:1908.00543): a U-Net trained with the M
 
 The network (:mod:`miu2net.nn.unet`, ``miu2net train --arch deepmass``) takes by default the
 zero-padded Kaiser-Squires map of the masked shear and returns an approximation of the posterior mean
-:math:`E[\kappa\,|\,\gamma]`. Loading, input checks, tiling and the B mode work as for MIU2Net
-(:mod:`miu2net.methods.miu2net`).
+:math:`E[\kappa\,|\,\gamma]`. Loading, input checks, tiling and the B mode are those of every trained model
+(:mod:`miu2net.nn.inference`).
 """
 
 from __future__ import annotations
 
-from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.miu2net import reconstruct_with_model
+from typing import Any
 
-DEFAULT_MODEL = "deepmass-csst-quick"
+from miu2net.maps import KappaMap, ShearMap
+from miu2net.methods.base import TrainedMethod
+from miu2net.nn.inference import DEFAULT_MODELS, reconstruct_with_model
+
+DEFAULT_MODEL = DEFAULT_MODELS["deepmass"]
 
 
 def reconstruct(
     shear: ShearMap,
     *,
-    model: str = DEFAULT_MODEL,
+    model: Any = DEFAULT_MODEL,
     device: str = "cpu",
     batch_size: int = 8,
     allow_mismatch: bool = False,
@@ -29,14 +32,19 @@ def reconstruct(
 
     Args:
         shear: gridded reduced shear with mask and noise map.
-        model: path to ``NAME.safetensors``/``NAME.json`` (suffix optional) or a name under ``miu2net/models/``.
+        model: path to ``NAME.safetensors``/``NAME.json`` (suffix optional), a name under ``miu2net/models/``
+            or a loaded :class:`miu2net.nn.checkpoint.TrainedModel`.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         batch_size: tiles per forward pass.
         allow_mismatch: run even if pixel scale, map size or noise level differ from the training data.
         tile_overlap: overlap of neighbouring tiles in pixels (default a quarter of the model's size).
-        b_mode: ``ks``, ``network`` or ``zero`` (see :mod:`miu2net.methods.miu2net`).
-        symmetrise: average over the 8 symmetries of the square (see :mod:`miu2net.methods.miu2net`).
+        b_mode: ``ks``, ``network`` or ``zero`` (see :mod:`miu2net.nn.inference`).
+        symmetrise: average over the 8 symmetries of the square (see :mod:`miu2net.nn.inference`).
     """
     return reconstruct_with_model(shear, method="deepmass", model=model, device=device, batch_size=batch_size,
                                   allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, b_mode=b_mode,
                                   symmetrise=symmetrise)
+
+
+METHOD = TrainedMethod("deepmass", reconstruct, ("model", "device", "batch_size", "allow_mismatch", "tile_overlap",
+                                                 "b_mode", "symmetrise"), family="deepmass")

@@ -9,8 +9,9 @@ zero-padded grid twice the map's size with ``pad=True`` (so not exactly zero ove
 from __future__ import annotations
 
 from miu2net.maps import KappaMap, ShearMap
+from miu2net.methods.base import Method
 from miu2net.physics.operators import ks93_inverse
-from miu2net.stats.metrics import gaussian_smooth
+from miu2net.physics.smoothing import gaussian_smooth
 
 
 def reconstruct(shear: ShearMap, *, smooth_arcmin: float = 0.0, pad: bool = True) -> KappaMap:
@@ -37,3 +38,8 @@ def reconstruct(shear: ShearMap, *, smooth_arcmin: float = 0.0, pad: bool = True
         wcs=shear.wcs,
         meta={"method": "ks", "options": {"smooth_arcmin": smooth_arcmin, "pad": pad}},
     )
+
+
+METHOD = Method("ks", reconstruct, (
+    "smooth_arcmin", "pad",
+))

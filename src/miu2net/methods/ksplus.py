@@ -29,9 +29,10 @@ import numpy as np
 import scipy.fft as sfft
 
 from miu2net.maps import KappaMap, ShearMap
+from miu2net.methods.base import Method
 from miu2net.methods.starlet import check_n_scales, starlet_transform
 from miu2net.methods.wiener import LensingGrid, check_count, check_positive, shear_data, shear_from_reduced
-from miu2net.stats.metrics import gaussian_smooth
+from miu2net.physics.smoothing import gaussian_smooth
 
 LAMBDA_MIN_FRACTION = 1e-4  # last non-zero threshold, as a fraction of the first
 
@@ -148,3 +149,8 @@ def reconstruct(
         wcs=shear.wcs,
         meta={"method": "ksplus", "options": options, "n_iter": n_iter, "lambda_max": lambda_max},
     )
+
+
+METHOD = Method("ksplus", reconstruct, (
+    "n_iter", "n_scales", "pad", "reduced_shear", "power_constraint", "smooth_arcmin",
+))

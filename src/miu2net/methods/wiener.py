@@ -41,15 +41,18 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
 
 from miu2net.errors import InputError
 from miu2net.maps import KappaMap, ShearMap
+from miu2net.methods.base import Method
+from miu2net.physics.cosmology import kappa_cl_interpolator
+from miu2net.physics.fourier import ell_grid
+from miu2net.physics.operators import ks_kernel
 from miu2net.physics.shear import pixel_noise_sigma
-from miu2net.stats.spectra import ARCMIN_TO_RAD, ell_grid
+from miu2net.physics.units import ARCMIN_TO_RAD
 
 # csst preset (DESIGN.md): sigma_e total, sources per arcmin^2, single source plane.
 DEFAULT_SHAPE_NOISE_SIGMA = 0.4
@@ -110,13 +113,7 @@ class LensingGrid:
         ny, nx = shape
         padded = (2 * ny, 2 * nx) if pad else (ny, nx)
         offset = ((padded[0] - ny) // 2, (padded[1] - nx) // 2)
-        l1 = sfft.fftfreq(padded[1])[None, :]
-        l2 = sfft.fftfreq(padded[0])[:, None]
-        l_sq = l1**2 + l2**2
-        l_sq[0, 0] = 1.0
-        kernel = (l1**2 - l2**2 + 2j * l1 * l2) / l_sq
-        kernel[0, 0] = 0.0
-        return cls(tuple(shape), padded, offset, float(pixel_arcmin), kernel)
+        return cls(tuple(shape), padded, offset, float(pixel_arcmin), ks_kernel(*padded))
 
     @property
     def window(self) -> tuple[slice, slice]:
@@ -196,35 +193,15 @@ def shear_from_reduced(reduced: np.ndarray, kappa_e: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------
 # Signal power spectrum
 # ----------------------------------------------------------------------------------------------------
-_ELL_TABLE = np.geomspace(2.0, 1.0e6, 600)
+#: The Wiener prior's C_ell table (physics.cosmology.kappa_cl_interpolator): wide, power law above it.
+_ELL_TABLE = {"ell_range": (2.0, 1.0e6), "n_ell": 600, "above": "power_law"}
 
 
-@lru_cache(maxsize=16)
-def _cl_table_single_plane(z_source: float) -> tuple[np.ndarray, np.ndarray]:
-    from miu2net.physics.cosmology import kappa_cl
-
-    return _log_table(kappa_cl(_ELL_TABLE, z_source=z_source))
-
-
-def _log_table(cl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    good = np.isfinite(cl) & (cl > 0)
-    if good.sum() < 2:
-        raise InputError("the convergence power spectrum from pyccl is not positive on the ell range needed")
-    return np.log(_ELL_TABLE[good]), np.log(cl[good])
-
-
-def _interpolator(log_ell: np.ndarray, log_cl: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """C_ell by log-log interpolation; constant below the table, power-law continuation above it."""
-    slope = (log_cl[-1] - log_cl[-2]) / (log_ell[-1] - log_ell[-2])
-
-    def cl_of_ell(ell: np.ndarray) -> np.ndarray:
-        x = np.log(np.asarray(ell, dtype=np.float64))
-        y = np.interp(x, log_ell, log_cl)
-        above = x > log_ell[-1]
-        y[above] = log_cl[-1] + slope * (x[above] - log_ell[-1])
-        return np.exp(y)
-
-    return cl_of_ell
+def _prior_cl(**source) -> Callable[[np.ndarray], np.ndarray]:
+    try:
+        return kappa_cl_interpolator(**source, **_ELL_TABLE)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def signal_power(
@@ -250,11 +227,9 @@ def signal_power(
             raise InputError("nz must be a pair of arrays (z, n(z))") from None
         if z.ndim != 1 or z.shape != n.shape or z.size < 2 or np.any(n < 0) or not np.any(n > 0):
             raise InputError("nz must be (z, n(z)): two 1-D arrays of equal length, n >= 0 and not all 0")
-        from miu2net.physics.cosmology import kappa_cl
-
-        return _interpolator(*_log_table(kappa_cl(_ELL_TABLE, nz=(z, n)))), f"pyccl Planck18 n(z) ({z.size} points)"
+        return _prior_cl(nz=(z, n)), f"pyccl Planck18 n(z) ({z.size} points)"
     z_s = DEFAULT_Z_SOURCE if z_source is None else check_positive("z_source", z_source)
-    return _interpolator(*_cl_table_single_plane(z_s)), f"pyccl Planck18 z_source={z_s:g}"
+    return _prior_cl(z_source=z_s), f"pyccl Planck18 z_source={z_s:g}"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -449,3 +424,9 @@ def reconstruct(
             "converged": result.converged,
         },
     )
+
+
+METHOD = Method("wiener", reconstruct, (
+    "cl_kappa", "z_source", "nz", "shape_noise_sigma", "n_gal_arcmin2", "b_mode_prior", "pad", "tol",
+    "max_iter",
+))

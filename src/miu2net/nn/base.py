@@ -49,12 +49,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from miu2net.config.model_card import INPUT_CHANNELS, check_input_channels  # noqa: F401 (INPUT_CHANNELS re-exported)
 from miu2net.errors import InputError
 
 #: The raw input layout, in channel order.
 RAW_FIELDS: tuple[str, ...] = ("g1", "g2", "mask", "noise")
 #: The channels a network may be given (see the module docstring).
-INPUT_CHANNELS: tuple[str, ...] = ("g1", "g2", "mask", "noise", "ks")
 #: Default input normalisation (csst-like 0.41' pixels; the trainer estimates them from the data).
 DEFAULT_NORMALISATION: dict[str, float] = {
     "shear_scale": 0.1,
@@ -70,15 +70,10 @@ LOG_SPREAD_CLAMP = 20.0
 
 def check_inputs(inputs: Any) -> tuple[str, ...]:
     """``inputs`` as a tuple of known channel names; InputError for unknown or repeated ones."""
-    if isinstance(inputs, str):
-        inputs = (inputs,)
-    inputs = tuple(str(c) for c in inputs)
-    unknown = [c for c in inputs if c not in INPUT_CHANNELS]
-    if unknown or not inputs or len(set(inputs)) != len(inputs):
-        raise InputError(
-            f"inputs must be distinct channel names from {', '.join(INPUT_CHANNELS)}; got {list(inputs)}"
-        )
-    return inputs
+    try:
+        return check_input_channels(inputs)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def raw_from_arrays(g1: np.ndarray, g2: np.ndarray, mask: np.ndarray | None, noise: np.ndarray | None) -> np.ndarray:

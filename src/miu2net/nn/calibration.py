@@ -23,7 +23,7 @@ and not only on average (inside masks the network's spread may be off in its own
 fewer than :data:`MIN_CLASS_PIXELS` calibration pixels falls back to the table of all pixels.
 
 Data consistency. For each calibration map, the reduced :math:`\chi^2` of the data against the shear
-forward-modelled from :math:`\hat\kappa` (:func:`miu2net.stats.consistency.chi2_per_dof`, exactly as
+forward-modelled from :math:`\hat\kappa` (:func:`miu2net.physics.consistency.chi2_per_dof`, exactly as
 ``reconstruct`` computes ``CHI2DOF``) is recorded with the map's median noise :math:`\sigma`. The
 accepted range is the ``chi2_quantiles`` (default 0.5 %-99.5 %) range of those values, widened on each
 side by ``chi2_margin`` (default 0.5) times its width, overall and in up to ten bins of equal counts
@@ -37,7 +37,7 @@ it good maps near the ends of the range were flagged (seen on the benchmark's he
 map five times too small lies many widths away.
 The :math:`\chi^2` alone misses B modes and a flipped e2 when the noise dominates each pixel (the
 network's map then fits such data about as well as good data), so the calibration also records each
-map's large-scale B/E power ratio (:func:`miu2net.stats.consistency.b_to_e_ratio`) and keeps its
+map's large-scale B/E power ratio (:func:`miu2net.physics.consistency.b_to_e_ratio`) and keeps its
 range the same way (key ``"bmode"``) but with no margin: its scatter between maps is what the
 quantiles measure, and a margin would swallow a flipped e2 at shallow depths. Only its upper end
 counts (less B than on the calibration maps is no sign of trouble). ``DATAOK = F`` when either lies
@@ -320,7 +320,7 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
     from miu2net import __version__
     from miu2net.nn.base import predict_samples
     from miu2net.nn.checkpoint import TrainedModel, load_model
-    from miu2net.stats.consistency import b_to_e_ratio, chi2_per_dof
+    from miu2net.physics.consistency import b_to_e_ratio, chi2_per_dof
 
     trained = model if isinstance(model, TrainedModel) else load_model(model)
     size = tuple(trained.map_size)
@@ -426,7 +426,7 @@ def coverage_report(calibration: Calibration, samples: list[dict], outputs: np.n
     Returns ``{"all": {"0.68": fraction, ...}, "observed": ..., "masked": ..., "edge": ...,
     "mean_half_width": {"0.68": ...}, "n_maps": n, "chi2dof": [...], "dataok": [...]}``.
     """
-    from miu2net.stats.consistency import b_to_e_ratio, chi2_per_dof
+    from miu2net.physics.consistency import b_to_e_ratio, chi2_per_dof
 
     cal = calibration
     coverages = [cal.check_coverage(c) for c in coverages]
@@ -472,17 +472,18 @@ def save_calibration(model: str | Path, calibration: Calibration, *, out: str | 
     """
     import shutil
 
-    from miu2net.nn.checkpoint import _atomic_write, _stem, resolve_model
+    from miu2net.files import atomic_write
+    from miu2net.nn.checkpoint import model_stem, resolve_model
 
     weights, meta = resolve_model(model)
     config = json.loads(meta.read_text())
     config["calibration"] = calibration.to_dict()
     if out is not None:
-        stem = _stem(out)
+        stem = model_stem(out)
         new_weights = stem.with_suffix(".safetensors")
         if new_weights.resolve() != weights.resolve():
-            _atomic_write(new_weights, lambda tmp: shutil.copyfile(weights, tmp))
+            atomic_write(new_weights, lambda tmp: shutil.copyfile(weights, tmp), make_parents=True)
         meta = stem.with_suffix(".json")
     text = json.dumps(config, indent=2) + "\n"
-    _atomic_write(meta, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(meta, lambda tmp: Path(tmp).write_text(text), make_parents=True)
     return meta

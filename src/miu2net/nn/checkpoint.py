@@ -36,8 +36,6 @@ or a median noise σ outside its training range widened by a factor 1.25 either 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -49,7 +47,7 @@ import torch
 
 from miu2net import __version__
 from miu2net.errors import InputError
-from miu2net.io import publish
+from miu2net.files import atomic_write
 from miu2net.nn.base import MassMapNet
 from miu2net.nn.registry import count_parameters, create_model
 
@@ -78,20 +76,7 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _stem(path: str | Path) -> Path:
+def model_stem(path: str | Path) -> Path:
     path = Path(path)
     return path.with_suffix("") if path.suffix.lower() in (".safetensors", ".json") else path
 
@@ -120,7 +105,7 @@ def save_model(
 
     if not getattr(model, "arch", None):
         raise InputError("the model has no registered architecture name; build it with create_model()")
-    stem = _stem(path)
+    stem = model_stem(path)
     config = jsonable({
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -145,8 +130,9 @@ def save_model(
         config["calibration"] = jsonable(calibration)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     weights, meta = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
-    _atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT, "config": json.dumps(config)}))
-    _atomic_write(meta, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
+    atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT, "config": json.dumps(config)}),
+                 make_parents=True)
+    atomic_write(meta, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"), make_parents=True)
     return weights, meta
 
 
@@ -163,7 +149,7 @@ def resolve_model(model: str | Path, *, models_dir: Path = MODELS_DIR) -> tuple[
     """``(weights, config)`` paths of a model given as a path (with or without suffix) or a shipped name."""
     path = Path(model)
     _refuse_pickle(path)
-    candidates = [_stem(path)]
+    candidates = [model_stem(path)]
     if path.parent == Path(".") and not path.suffix:
         candidates.append(models_dir / path.name)
     for stem in candidates:
@@ -174,7 +160,7 @@ def resolve_model(model: str | Path, *, models_dir: Path = MODELS_DIR) -> tuple[
             have, lack = (weights, meta) if weights.exists() else (meta, weights)
             raise InputError(f"{have} exists but {lack} does not; a model needs both files")
     shipped = ", ".join(m["name"] for m in list_models_on_disk(models_dir)) or "none shipped"
-    raise InputError(f"no model {str(model)!r} (looked for {_stem(path)}.safetensors/.json and "
+    raise InputError(f"no model {str(model)!r} (looked for {model_stem(path)}.safetensors/.json and "
                      f"{models_dir / path.name}.*); available models: {shipped}. "
                      "Train one with `miu2net train`.")
 

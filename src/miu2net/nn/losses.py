@@ -44,7 +44,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from miu2net.errors import InputError
-from miu2net.stats.spectra import ARCMIN_TO_RAD, spectrum_bins
+from miu2net.physics.fourier import spectrum_bins
+from miu2net.physics.units import ARCMIN_TO_RAD
 
 #: Losses for the spread channel (module docstring).
 SPREAD_LOSSES: tuple[str, ...] = ("none", "gaussian_nll")

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,11 +38,12 @@ import lightning as L
 import torch
 from lightning.pytorch.plugins import TorchCheckpointIO
 
+from miu2net.config import TrainConfig
 from miu2net.errors import InputError
+from miu2net.files import atomic_write
 from miu2net.nn.checkpoint import jsonable
-from miu2net.nn.config import TrainConfig
 from miu2net.nn.losses import MassMappingLoss
-from miu2net.nn.registry import create_model
+from miu2net.nn.registry import create_model, list_models
 
 
 def _model_kwargs(arch_kwargs: dict) -> dict:
@@ -170,11 +170,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Write each checkpoint to a temporary file and rename it: a kill never leaves half a last.ckpt."""
 
     def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp), make_parents=True)
 
 
 #: Options a resumed run must keep (they define the model, the data or the optimisation state).
@@ -214,17 +210,23 @@ def _prepare_run(config: TrainConfig, datamodule: Any) -> tuple[dict, dict]:
     out.mkdir(parents=True, exist_ok=True)
     run = {"arch": config.arch, "arch_kwargs": arch_kwargs, "data": info,
            "train_config": config.model_dump(mode="json")}
-    tmp = run_file.with_name(f".{run_file.name}.{os.getpid()}.tmp")  # every DDP rank writes the same content
-    tmp.write_text(json.dumps(jsonable(run), indent=2) + "\n")
-    os.replace(tmp, run_file)
+    text = json.dumps(jsonable(run), indent=2) + "\n"  # every DDP rank writes the same content
+    atomic_write(run_file, lambda tmp: Path(tmp).write_text(text))
     return arch_kwargs, info
+
+
+def check_train_config(config: TrainConfig) -> None:
+    """What the configuration layer cannot know: the architecture is registered (InputError naming
+    the registered ones). Called by :func:`fit` and by ``miu2net train`` before any work."""
+    if config.arch not in list_models():
+        raise InputError(f"unknown arch {config.arch!r}; choose one of {', '.join(list_models())}")
 
 
 def fit(config: TrainConfig, *, datamodule: Any = None, callbacks: list | None = None) -> dict:
     """Train (or resume) one run and export its best weights (module docstring).
 
     Args:
-        config: the run (:class:`miu2net.nn.config.TrainConfig`).
+        config: the run (:class:`miu2net.config.TrainConfig`).
         datamodule: a :class:`miu2net.nn.data.MassMapDataModule` to use instead of ``config.data``.
         callbacks: extra Lightning callbacks.
 
@@ -238,6 +240,7 @@ def fit(config: TrainConfig, *, datamodule: Any = None, callbacks: list | None =
     from miu2net.nn.checkpoint import lightning_state_dict, save_model
     from miu2net.nn.data import MassMapDataModule
 
+    check_train_config(config)
     out = Path(config.out)
     ckpt_dir = out / "checkpoints"
     last = ckpt_dir / "last.ckpt"

@@ -14,18 +14,40 @@ from collections.abc import Callable
 from miu2net.errors import InputError
 
 _REGISTRY: dict[str, Callable] = {}
+_FAMILY: dict[str, str] = {}
+#: Modules whose import registers their variants (one line per architecture file).
+FAMILY_MODULES = ("miu2net.nn.u2net", "miu2net.nn.unet")
 
 
-def register_model(func: Callable) -> Callable:
-    """Decorator: register a variant function under its own name."""
-    _REGISTRY[func.__name__] = func
-    return func
+def register_model(func: Callable | None = None, *, family: str = "miu2net") -> Callable:
+    """Decorator: register a variant function under its own name, for the reconstruction method
+    ``family`` (``miu2net`` or ``deepmass``; :mod:`miu2net.nn.inference` serves both alike).
+
+    ``@register_model`` or ``@register_model(family="deepmass")``.
+    """
+    def register(f: Callable) -> Callable:
+        _REGISTRY[f.__name__] = f
+        _FAMILY[f.__name__] = family
+        return f
+
+    return register(func) if func is not None else register
 
 
 def _load_families() -> None:
     # Importing the family modules runs their @register_model decorators.
-    import miu2net.nn.u2net  # noqa: F401
-    import miu2net.nn.unet  # noqa: F401
+    import importlib
+
+    for module in FAMILY_MODULES:
+        importlib.import_module(module)
+
+
+def family_of(name: str) -> str:
+    """The reconstruction method that serves architecture ``name`` (InputError if unregistered)."""
+    _load_families()
+    key = canonical_name(name)
+    if key not in _FAMILY:
+        raise InputError(f"unknown architecture {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
+    return _FAMILY[key]
 
 
 def canonical_name(name: str) -> str:

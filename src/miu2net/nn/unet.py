@@ -67,7 +67,7 @@ class UNet(MassMapNet):
         return [self.head(h)]
 
 
-@register_model
+@register_model(family="deepmass")
 def deepmass(**kwargs) -> UNet:
     """DeepMass-style U-Net baseline (Jeffrey et al. 2020) on the KS map (≈ 0.28 M parameters)."""
     kwargs.setdefault("inputs", ("ks",))

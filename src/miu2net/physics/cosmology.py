@@ -7,7 +7,9 @@ Planck Collaboration VI 2020), linear power from CAMB, non-linear power from Hal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 import pyccl as ccl
@@ -69,6 +71,56 @@ def kappa_cl(
     # pyccl wants increasing ell: evaluate on the sorted unique values and map back.
     unique, inverse = np.unique(ell.ravel(), return_inverse=True)
     return ccl.angular_cl(cosmo, tracer, tracer, unique)[inverse].reshape(ell.shape)
+
+
+def kappa_cl_interpolator(
+    *,
+    z_source: float | None = 1.0,
+    nz: tuple[np.ndarray, np.ndarray] | None = None,
+    nonlinear: str = "halofit",
+    ell_range: tuple[float, float] = (10.0, 2.0e5),
+    n_ell: int = 256,
+    above: Literal["nan", "power_law"] = "nan",
+) -> Callable[[np.ndarray], np.ndarray]:
+    r""":math:`C_\ell^{\kappa\kappa}(\ell)` of :func:`kappa_cl` (Planck 2018, ``nonlinear`` power) as a fast function.
+
+    The one C_ell table of the package: :func:`kappa_cl` tabulated on ``n_ell`` log-spaced multipoles
+    in ``ell_range`` (inverse radians; cached per arguments) and interpolated linearly in
+    :math:`\log\ell`-:math:`\log C_\ell`; constant below the table, and above it NaN (``above="nan"``)
+    or the power law of the last two points (``"power_law"``). Non-positive table entries are dropped.
+
+    Args:
+        z_source: single source plane (ignored when ``nz`` is given).
+        nz: ``(z, n(z))`` source distribution.
+        nonlinear: pyccl matter power spectrum (``halofit`` or ``linear``).
+        ell_range, n_ell: the table.
+        above: the continuation above the table.
+    """
+    nz_key = None if nz is None else tuple(tuple(np.asarray(a, dtype=np.float64).tolist()) for a in nz)
+    ell_lo, log_ell, log_cl = _log_cl_table(None if nz is not None else z_source, nz_key, nonlinear,
+                                    float(ell_range[0]), float(ell_range[1]), int(n_ell))
+    slope = (log_cl[-1] - log_cl[-2]) / (log_ell[-1] - log_ell[-2])
+
+    def cl_of_ell(ell: np.ndarray) -> np.ndarray:
+        x = np.log(np.clip(np.asarray(ell, dtype=np.float64), ell_lo, None))
+        y = np.interp(x, log_ell, log_cl)
+        high = x > log_ell[-1]
+        y[high] = log_cl[-1] + slope * (x[high] - log_ell[-1]) if above == "power_law" else np.nan
+        return np.exp(y)
+
+    return cl_of_ell
+
+
+@lru_cache(maxsize=16)
+def _log_cl_table(z_source: float | None, nz_key: tuple | None, nonlinear: str, ell_min: float, ell_max: float,
+                  n_ell: int) -> tuple[float, np.ndarray, np.ndarray]:
+    ell = np.geomspace(ell_min, ell_max, n_ell)
+    nz = None if nz_key is None else (np.array(nz_key[0]), np.array(nz_key[1]))
+    cl = kappa_cl(ell, cosmo=planck18(nonlinear=nonlinear), z_source=z_source, nz=nz)
+    good = np.isfinite(cl) & (cl > 0)
+    if good.sum() < 2:
+        raise ValueError("the convergence power spectrum from pyccl is not positive on the ell range needed")
+    return float(ell[good][0]), np.log(ell[good]), np.log(cl[good])
 
 
 def smail_nz(z: np.ndarray, *, z_median: float = 0.9, alpha: float = 2.0, beta: float = 1.5) -> np.ndarray:

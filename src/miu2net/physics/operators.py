@@ -29,7 +29,11 @@ def _is_torch(x: Any) -> bool:
     return type(x).__module__.startswith("torch")
 
 
-def _kernel_numpy(ny: int, nx: int) -> np.ndarray:
+def ks_kernel(ny: int, nx: int) -> np.ndarray:
+    r""":math:`\hat D(\ell)` on the FFT grid of ``ny`` x ``nx`` pixels (module docstring), 0 at :math:`\ell = 0`.
+
+    A pure phase, so the pixel scale does not enter; ``numpy.fft`` frequency order.
+    """
     l1 = np.fft.fftfreq(nx)[None, :]
     l2 = np.fft.fftfreq(ny)[:, None]
     l_sq = l1**2 + l2**2
@@ -64,7 +68,7 @@ def _apply(field: Any, conjugate: bool, pad: bool) -> Any:
         out = torch.fft.ifft2(spectrum * (kernel.conj() if conjugate else kernel))
     else:
         spectrum = np.fft.fft2(field, s=size)
-        kernel = _kernel_numpy(*size)
+        kernel = ks_kernel(*size)
         out = np.fft.ifft2(spectrum * (kernel.conj() if conjugate else kernel))
     return out[..., :ny, :nx]
 

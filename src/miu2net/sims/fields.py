@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from miu2net.stats.spectra import ARCMIN_TO_RAD, ell_grid
+from miu2net.physics.fourier import ell_grid
+from miu2net.physics.units import ARCMIN_TO_RAD
 
 
 def gaussian_field(

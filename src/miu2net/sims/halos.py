@@ -49,7 +49,7 @@ import pyccl as ccl
 from scipy.special import j0
 
 from miu2net.physics.cosmology import planck18, sigma_crit, smail_nz
-from miu2net.stats.spectra import ARCMIN_TO_RAD
+from miu2net.physics.units import ARCMIN_TO_RAD
 
 # ---- dimensionless profiles -------------------------------------------------------------------
 

@@ -245,9 +245,9 @@ def project_kappa(
     Returns:
         (kappa ``[npix, npix]``, pixel side in arcmin).
     """
-    from miu2net.physics.cosmology import planck18, sigma_crit
-
     import pyccl as ccl
+
+    from miu2net.physics.cosmology import planck18, sigma_crit
 
     if axis not in AXES:
         raise InputError(f"unknown axis {axis!r}; use x, y or z")
@@ -351,15 +351,11 @@ def merging_pair_particles(
 
 def write_gadget_hdf5(particles: Particles, path: str | Path, *, hubble: float) -> Path:
     """Write particles as a Gadget-layout HDF5 snapshot (kpc/h, 1e10 Msun/h, PartType1), atomically."""
-    import os
-    import tempfile
-
     import h5py
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    from miu2net.files import atomic_write
+
+    def write(tmp: str) -> None:
         with h5py.File(tmp, "w") as f:
             head = f.create_group("Header")
             n = len(particles.masses)
@@ -375,10 +371,5 @@ def write_gadget_hdf5(particles: Particles, path: str | Path, *, hubble: float) 
             group = f.create_group("PartType1")
             group["Coordinates"] = (particles.positions / GADGET_LENGTH_MPC_H).astype(np.float32)
             group["Masses"] = (particles.masses / GADGET_MASS_MSUN_H).astype(np.float32)
-        from miu2net.io import publish
 
-        publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, write)

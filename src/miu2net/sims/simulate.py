@@ -36,10 +36,12 @@ from functools import lru_cache
 import numpy as np
 
 from miu2net.config import Config, SurveyConfig
-from miu2net.physics.cosmology import kappa_cl, planck18, smail_nz
+from miu2net.physics.cosmology import kappa_cl_interpolator, smail_nz
+from miu2net.physics.fourier import ell_components, ell_grid
 from miu2net.physics.masks import survey_mask
 from miu2net.physics.operators import ks93_forward
 from miu2net.physics.shear import add_pixel_noise, noise_from_counts, pixel_noise_sigma, reduced_shear
+from miu2net.physics.units import ARCMIN_TO_RAD
 from miu2net.sims.fields import (
     cl_on_grid,
     cut_center,
@@ -49,7 +51,6 @@ from miu2net.sims.fields import (
     lognormal_transform,
 )
 from miu2net.sims.halos import HaloCatalogue, halo_population, paint_halos
-from miu2net.stats.spectra import ARCMIN_TO_RAD, ell_grid
 
 #: Map fields of a sample, in the order a dataset stores them.
 MAP_FIELDS = ("kappa", "gamma1", "gamma2", "g1_noiseless", "g2_noiseless", "g1", "g2", "mask", "noise")
@@ -64,31 +65,17 @@ def source_nz(survey: SurveyConfig) -> tuple[np.ndarray, np.ndarray] | None:
     return z, smail_nz(z, z_median=p.z_median, alpha=p.alpha, beta=p.beta)
 
 
-@lru_cache(maxsize=8)
-def _cl_table(z_source: float | None, nz_json: str | None, cl_model: str) -> tuple[np.ndarray, np.ndarray]:
-    survey = SurveyConfig.model_validate_json(nz_json) if nz_json else None
-    nz = source_nz(survey) if survey is not None else None
-    cosmo = planck18(nonlinear="halofit" if cl_model == "nonlinear" else "linear")
-    ell = np.geomspace(10.0, 2e5, 256)
-    return ell, kappa_cl(ell, cosmo=cosmo, z_source=None if nz is not None else z_source, nz=nz)
-
-
 def cl_function(config: Config):
     r"""The configured :math:`C_\ell^{\kappa\kappa}` as a function of ell (inverse radians).
 
-    Tabulated from :func:`miu2net.physics.cosmology.kappa_cl` on 256 log-spaced ell in [10, 2e5]
-    and interpolated linearly in log-log (held constant below ell = 10).
+    :func:`miu2net.physics.cosmology.kappa_cl_interpolator` on 256 log-spaced ell in [10, 2e5]: linear
+    in log-log, constant below ell = 10, NaN above the table.
     """
     survey = config.survey
-    nz_json = survey.model_dump_json() if survey.nz is not None else None
-    ell_t, cl_t = _cl_table(survey.z_source, nz_json, config.sim.cl_model)
-    log_ell, log_cl = np.log(ell_t), np.log(cl_t)
-
-    def cl_of_ell(ell: np.ndarray) -> np.ndarray:
-        x = np.log(np.clip(ell, ell_t[0], None))
-        return np.exp(np.interp(x, log_ell, log_cl, right=np.nan))
-
-    return cl_of_ell
+    nz = source_nz(survey)
+    return kappa_cl_interpolator(z_source=None if nz is not None else survey.z_source, nz=nz,
+                                 nonlinear="halofit" if config.sim.cl_model == "nonlinear" else "linear",
+                                 ell_range=(10.0, 2e5), n_ell=256, above="nan")
 
 
 @dataclass(frozen=True)
@@ -130,8 +117,7 @@ def halo_cl_grid(config: Config, shape: tuple[int, int]) -> np.ndarray:
     if not config.sim.halos.enabled:
         return out
     d = survey.pixel_arcmin * ARCMIN_TO_RAD
-    ly = 2 * np.pi * np.fft.fftfreq(shape[0], d=d)
-    lx = 2 * np.pi * np.fft.fftfreq(shape[1], d=d)
+    ly, lx = ell_components(shape, survey.pixel_arcmin)
     window2 = (np.sinc(ly[:, None] * d / (2 * np.pi)) * np.sinc(lx[None, :] * d / (2 * np.pi))) ** 2
     positive = ell > 0
     table_ell, table_cl = _one_halo_table(config)

@@ -1,9 +1,11 @@
-"""Pixel-space comparison of a reconstruction with the truth: RMSE, Pearson r, Gaussian smoothing."""
+"""Pixel-space comparison of a reconstruction with the truth: RMSE, Pearson r (and Gaussian smoothing,
+re-exported from :mod:`miu2net.physics.smoothing`)."""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+
+from miu2net.physics.smoothing import gaussian_smooth  # noqa: F401  (re-exported: smoothing is physics-layer)
 
 
 def _select(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -38,19 +40,3 @@ def pearson_r(reconstruction: np.ndarray, truth: np.ndarray, *, mask: np.ndarray
     b = b - b.mean()
     denom = np.sqrt(np.sum(a * a) * np.sum(b * b))
     return float(np.sum(a * b) / denom) if denom > 0 else float("nan")
-
-
-def gaussian_smooth(kappa: np.ndarray, *, sigma_arcmin: float, pixel_arcmin: float, mode: str = "reflect") -> np.ndarray:
-    """Convolve a map ``[..., y, x]`` with a Gaussian of standard deviation ``sigma_arcmin`` (not FWHM).
-
-    ``mode`` is scipy.ndimage's boundary handling; the default reflects the map at its edges, which
-    suits non-periodic fields. ``sigma_arcmin = 0`` returns a copy.
-    """
-    kappa = np.asarray(kappa, dtype=np.float64)
-    if sigma_arcmin < 0:
-        raise ValueError(f"sigma_arcmin must be >= 0; got {sigma_arcmin}")
-    if sigma_arcmin == 0:
-        return kappa.copy()
-    sigma_pix = sigma_arcmin / pixel_arcmin
-    sigmas = (0,) * (kappa.ndim - 2) + (sigma_pix, sigma_pix)
-    return ndimage.gaussian_filter(kappa, sigma=sigmas, mode=mode)

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from miu2net.errors import InputError
-from miu2net.io import default_wcs
-from miu2net.maps import ShearMap
+from miu2net.maps import ShearMap, default_wcs
 from miu2net.survey.catalogue import Catalogue
 
 MAX_SIZE = 8192

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from miu2net.physics.fourier import ell_grid
 from miu2net.physics.operators import ks93_forward, ks93_inverse
 from miu2net.physics.shear import reduced_shear
 
@@ -62,8 +63,6 @@ def b_to_e_ratio(g1: np.ndarray, g2: np.ndarray, mask: np.ndarray, pixel_arcmin:
         pad: zero-pad the KS inversion (a patch of sky; its edges leak some E into B, which the
             calibration absorbs); False treats the map as periodic.
     """
-    from miu2net.stats.spectra import ell_grid
-
     m = (np.asarray(mask) > 0).astype(np.float64)
     if not m.any():
         raise ValueError("no observed pixel")

@@ -1,8 +1,10 @@
-"""Training configuration: a pydantic model of everything ``miu2net train`` takes (to merge into
-:mod:`miu2net.config` beside SurveyConfig and SimConfig).
+"""Training configuration: a pydantic model of everything ``miu2net train`` takes.
 
-Impossible combinations (an unknown architecture, several nodes without a distributed strategy, a
-loss with nothing to optimise...) raise a ``pydantic.ValidationError`` (a ``ValueError``) at construction.
+Impossible combinations (several nodes without a distributed strategy, a loss with nothing to
+optimise...) raise a ``pydantic.ValidationError`` (a ``ValueError``) at construction. Which
+architectures and input channels exist is the network layer's knowledge: the configuration only
+normalises the name (``u2net-small`` -> ``u2net_small``), and :func:`miu2net.nn.module.check_train_config`
+checks both against the registry before any work starts.
 """
 
 from __future__ import annotations
@@ -10,14 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from miu2net.config.base import FrozenModel, check_range
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LossConfig(_Model):
+class LossConfig(FrozenModel):
     """The loss of :class:`miu2net.nn.losses.MassMappingLoss` (see there for the formula).
 
     ``side_weight`` weighs each of U²-Net's six side outputs against the fused output (weight 1).
@@ -53,17 +53,7 @@ class LossConfig(_Model):
                 "spread_detach_mean": self.spread_detach_mean}
 
 
-def _range(name: str, value: tuple[float, float], lo: float, hi: float, *, open_lo: bool = False,
-           open_hi: bool = False) -> None:
-    a, b = value
-    ok_lo = a > lo if open_lo else a >= lo
-    ok_hi = b < hi if open_hi else b <= hi
-    if not (ok_lo and a <= b and ok_hi):
-        raise ValueError(f"{name} = {list(value)} must be [min, max] with min <= max inside "
-                         f"{'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}")
-
-
-class StreamConfig(_Model):
+class StreamConfig(FrozenModel):
     r"""Training on samples simulated on the fly (:mod:`miu2net.nn.streaming`), one fresh map per step.
 
     Each sample draws its survey depth :math:`n_{\rm gal}` log-uniformly in ``n_gal_arcmin2``
@@ -93,13 +83,13 @@ class StreamConfig(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> StreamConfig:
-        _range("stream.n_gal_arcmin2", self.n_gal_arcmin2, 0.0, float("inf"), open_lo=True)
-        _range("stream.shape_noise_sigma", self.shape_noise_sigma, 0.0, 1.0, open_lo=True, open_hi=True)
-        _range("stream.masked_fraction", self.masked_fraction, 0.0, 1.0, open_hi=True)
+        check_range("stream.n_gal_arcmin2", self.n_gal_arcmin2, 0.0, float("inf"), open_lo=True)
+        check_range("stream.shape_noise_sigma", self.shape_noise_sigma, 0.0, 1.0, open_lo=True, open_hi=True)
+        check_range("stream.masked_fraction", self.masked_fraction, 0.0, 1.0, open_hi=True)
         return self
 
 
-class TrainConfig(_Model):
+class TrainConfig(FrozenModel):
     """One training run.
 
     Attributes (units and defaults):
@@ -166,25 +156,11 @@ class TrainConfig(_Model):
 
     @field_validator("arch")
     @classmethod
-    def _known_arch(cls, value: str) -> str:
-        from miu2net.nn.registry import canonical_name, list_models
-
-        name = canonical_name(value)
-        if name not in list_models():
-            raise ValueError(f"unknown arch {value!r}; choose one of {', '.join(list_models())}")
+    def _arch_name(cls, value: str) -> str:
+        name = value.strip().lower().replace("-", "_")
+        if not name:
+            raise ValueError("arch must name an architecture (e.g. u2net_small)")
         return name
-
-    @field_validator("inputs")
-    @classmethod
-    def _known_inputs(cls, value):
-        if value is None:
-            return value
-        from miu2net.nn.base import check_inputs
-
-        try:
-            return check_inputs(value)
-        except Exception as exc:
-            raise ValueError(str(exc)) from None
 
     @field_validator("devices", mode="before")
     @classmethod

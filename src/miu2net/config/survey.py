@@ -1,9 +1,9 @@
-r"""Configuration: pydantic models of a survey and of the simulations, presets, YAML/TOML files.
+r"""Survey and simulation configuration: pydantic models, presets, YAML/TOML files.
 
 The configuration layer is separate from the physics (STYLE.md): these models hold numbers and
 choices, validate them at construction and know nothing of arrays. A full configuration is a
 :class:`Config` with a ``survey`` (:class:`SurveyConfig`) and a ``sim`` (:class:`SimConfig`) section;
-a ``train`` section (TrainConfig) is to be added beside them.
+the training options are :class:`miu2net.config.train.TrainConfig`.
 
 Units. Angles in arcmin (``pixel_arcmin``, mask sizes), source density per arcmin², halo masses in
 :math:`M_\odot` (no :math:`h`) in the chosen spherical-overdensity definition, physical Mpc for the
@@ -31,13 +31,13 @@ from __future__ import annotations
 import copy
 import json
 import math
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from miu2net.config.base import FrozenModel, check_range, format_errors, read_config_file
 from miu2net.errors import InputError
 
 # Which pyccl mass functions and concentration-mass relations are defined for which mass definition
@@ -62,20 +62,7 @@ MassFunctionName = Literal["tinker08", "tinker10", "despali16", "watson13", "boc
 ConcentrationName = Literal["duffy08", "bhattacharya13", "diemer15", "prada12", "ishiyama21", "klypin11"]
 
 
-class _Model(BaseModel):
-    # Frozen: a configuration is a value (hashable, usable as a cache key); extra keys are typos.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_range(name: str, value: tuple[float, float], lo: float, hi: float, *, closed_hi: bool = True) -> None:
-    a, b = value
-    ok_hi = b <= hi if closed_hi else b < hi
-    if not (lo <= a <= b and ok_hi):
-        bracket = "]" if closed_hi else ")"
-        raise ValueError(f"{name} = {list(value)} must be [min, max] with {lo} <= min <= max, max in ..{hi}{bracket}")
-
-
-class SmailNz(_Model):
+class SmailNz(FrozenModel):
     r"""Source redshift distribution :math:`n(z) \propto z^\alpha \exp[-(z/z_0)^\beta]` (Smail et al. 1994).
 
     :math:`z_0` follows from ``z_median`` (see :func:`miu2net.physics.cosmology.smail_nz`); the
@@ -95,7 +82,7 @@ class SmailNz(_Model):
         return self
 
 
-class MaskConfig(_Model):
+class MaskConfig(FrozenModel):
     """Survey mask: bright-star holes (power-law radii), CCD-gap stripes and an irregular edge.
 
     Each sample's target masked fraction is drawn uniformly in ``masked_fraction``; see
@@ -116,7 +103,7 @@ class MaskConfig(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> MaskConfig:
-        _check_range("mask.masked_fraction", self.masked_fraction, 0.0, 1.0, closed_hi=False)
+        check_range("mask.masked_fraction", self.masked_fraction, 0.0, 1.0, open_hi=True)
         if self.star_r_min_arcmin > self.star_r_max_arcmin:
             raise ValueError(
                 f"mask.star_r_min_arcmin ({self.star_r_min_arcmin}) exceeds mask.star_r_max_arcmin "
@@ -125,7 +112,7 @@ class MaskConfig(_Model):
         return self
 
 
-class SurveyConfig(_Model):
+class SurveyConfig(FrozenModel):
     r"""What a survey observes: source density and redshifts, shape noise, pixel grid, mask, noise model.
 
     Attributes:
@@ -192,7 +179,7 @@ class SurveyConfig(_Model):
         return self.map_size * self.pixel_arcmin
 
 
-class HaloConfig(_Model):
+class HaloConfig(FrozenModel):
     r"""A Poisson population of NFW halos in the light cone, with merging pairs.
 
     Attributes:
@@ -256,8 +243,8 @@ class HaloConfig(_Model):
                 f"halos.concentration={self.concentration!r} is not defined for "
                 f"halos.mass_definition={self.mass_definition!r}; choose one of {', '.join(ok)}"
             )
-        _check_range("halos.pair_separation_mpc", self.pair_separation_mpc, 0.0, math.inf)
-        _check_range("halos.pair_mass_ratio", self.pair_mass_ratio, 0.0, 1.0)
+        check_range("halos.pair_separation_mpc", self.pair_separation_mpc, 0.0, math.inf)
+        check_range("halos.pair_mass_ratio", self.pair_mass_ratio, 0.0, 1.0)
         if self.pair_mass_ratio[0] <= 0:
             raise ValueError("halos.pair_mass_ratio must be > 0")
         if self.truncated and self.paint_radius < self.truncation_factor:
@@ -268,7 +255,7 @@ class HaloConfig(_Model):
         return self
 
 
-class SimConfig(_Model):
+class SimConfig(FrozenModel):
     r"""How the truth is simulated and how many samples a dataset holds.
 
     Attributes:
@@ -323,7 +310,7 @@ class SimConfig(_Model):
         return self.n_samples - self.n_train
 
 
-class Config(_Model):
+class Config(FrozenModel):
     """A full configuration: the survey and the simulation (a ``train`` section is to come)."""
 
     preset: str | None = None
@@ -413,34 +400,7 @@ def config_from_dict(data: dict, *, source: str = "configuration") -> Config:
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:
-        raise InputError(f"{source}: invalid configuration:\n{_format_errors(exc)}") from None
-
-
-def _format_errors(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {msg}")
-    return "\n".join(lines)
-
-
-def read_config_file(path: str | Path) -> dict:
-    """The raw mapping of a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file; :class:`InputError` if unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such configuration file")
-    suffix = path.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".toml"):
-        raise InputError(f"{path}: unknown configuration format {suffix!r}; use .yaml, .yml or .toml")
-    try:
-        text = path.read_text()
-        data = (yaml.safe_load(text) or {}) if suffix != ".toml" else tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the configuration ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a mapping with 'survey' and/or 'sim' sections; got {type(data).__name__}")
-    return data
+        raise InputError(f"{source}: invalid configuration:\n{format_errors(exc)}") from None
 
 
 def load_config(path: str | Path, *, default_preset: str = DEFAULT_PRESET) -> Config:

@@ -1,0 +1,223 @@
+r"""Maps simulated on the fly: every sample a new map, at a new survey depth (the stream that trains
+and calibrates the networks; :mod:`miu2net.nn.streaming` serves it to PyTorch).
+
+:class:`SimulationStream` is a map-style data set whose key is ``(epoch, index)``: the sample is a
+pure function of ``(configuration, ranges, seed, epoch, index)``, computed when a DataLoader worker
+asks for it, so a run never sees the same map twice and a rerun (or a resumed run) sees exactly the
+same ones. Per sample:
+
+1. A 63-bit sample seed and the survey draws come from ``numpy.random.SeedSequence([sim.seed, 3,
+   seed, epoch, index])``; stream code 3 (4 for calibration streams, :data:`CALIBRATION_STREAM`) sits
+   beside the store's split codes (train 0, val 1, test 2, :mod:`miu2net.sims.dataset`), so streamed
+   maps are never the store's validation or test maps.
+2. The depth :math:`n_{\rm gal}` is drawn log-uniformly in ``n_gal_arcmin2``, :math:`\sigma_e`
+   uniformly in ``shape_noise_sigma``; the survey becomes Poisson (:math:`N \sim {\rm Poisson}(n_{\rm gal}
+   A_{\rm pix})` galaxies per pixel, :math:`\sigma = \sigma_e/\sqrt{2N}`, empty pixels masked) with
+   the survey mask's target fraction drawn uniformly in ``masked_fraction`` (inside
+   :func:`miu2net.sims.simulate.apply_survey`).
+3. The sample is made by the code path of ``miu2net simulate``:
+   :func:`miu2net.sims.simulate.simulate_truth` with the *base* configuration (so its cached field
+   model, C_ell grid and halo population, which do not depend on the depth, are computed once per
+   worker process), then :func:`miu2net.sims.simulate.apply_survey` with the sample's survey.
+
+With ``views_per_truth`` V > 1 the costly step, the truth box (its halos take about 0.15 s), is shared
+by V consecutive samples: sample ``index`` views box ``index // V`` (seeded from ``(epoch, index // V)``)
+after a random periodic shift of the whole box and a random one of its 8 symmetries (rotations by 90°
+and flips of κ, with the shear then computed from the transformed κ, so spin-2 signs are right by
+construction), with its own depth, shape noise, mask and noise (seeded from ``(epoch, index)``). The
+box is twice the map per side, so views are different quarters of it seen from different angles
+under different noise; the data-loader worker keeps the last box, so a batch of consecutive keys costs
+one truth per V samples. V = 1 is the plain stream above, unchanged.
+
+Samples are the dicts of :data:`miu2net.sims.simulate.MAP_FIELDS` plus the scalars ``n_gal_arcmin2``,
+``shape_noise_sigma`` and ``seed`` (0-d arrays). An integer key ``i`` means ``(0, i)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from miu2net.config import Config, StreamConfig
+from miu2net.errors import InputError
+from miu2net.sims.simulate import apply_survey, simulate_truth
+
+#: Seed-sequence code of training streams (the store's splits use 0, 1, 2).
+TRAIN_STREAM = 3
+#: Seed-sequence code of calibration streams (never the training stream, whatever the seeds).
+CALIBRATION_STREAM = 4
+
+
+class SimulationStream:
+    """Samples simulated on demand with a random survey depth each (module docstring).
+
+    Args:
+        config: survey geometry (pixel, map size, sources) and simulation (field, halos, box); its
+            depth, shape noise, noise model and mask range are replaced per sample.
+        n_gal_arcmin2: [min, max] of the log-uniform source density, per arcmin².
+        shape_noise_sigma: [min, max] of the uniform total ellipticity rms.
+        masked_fraction: [min, max] of the survey mask's target fraction (0, 0: no survey mask; empty
+            pixels are still masked).
+        length: samples per epoch (``len()``; keys beyond it are allowed).
+        seed: seed of the stream (with ``sim.seed`` of ``config``).
+        stream: :data:`TRAIN_STREAM` or :data:`CALIBRATION_STREAM` (or any other code >= 3).
+        views_per_truth: samples per simulated truth box (module docstring); 1 gives every sample its
+            own box. Needs a periodic box (``sim.box_factor >= 2``) when > 1.
+    """
+
+    def __init__(self, config: Config, *, n_gal_arcmin2: tuple[float, float] = (5.0, 100.0),
+                 shape_noise_sigma: tuple[float, float] = (0.26, 0.40),
+                 masked_fraction: tuple[float, float] = (0.0, 0.35), length: int = 1000, seed: int = 0,
+                 stream: int = TRAIN_STREAM, views_per_truth: int = 1) -> None:
+                # Validate the ranges with the pydantic model (the messages name the options).
+        ranges = StreamConfig(n_gal_arcmin2=tuple(n_gal_arcmin2), shape_noise_sigma=tuple(shape_noise_sigma),
+                              masked_fraction=tuple(masked_fraction))
+        if int(length) < 1:
+            raise InputError(f"length must be >= 1; got {length}")
+        if int(stream) < 3:
+            raise InputError(f"stream codes 0-2 belong to the store's splits; got {stream}")
+        if int(seed) < 0:
+            raise InputError(f"seed must be >= 0; got {seed}")
+        if int(views_per_truth) < 1:
+            raise InputError(f"views_per_truth must be >= 1; got {views_per_truth}")
+        if int(views_per_truth) > 1 and config.sim.box_factor < 2:
+            raise InputError("views_per_truth > 1 shifts a periodic box: it needs sim.box_factor >= 2; got "
+                             f"{config.sim.box_factor}")
+        self.views_per_truth = int(views_per_truth)
+        self._last_truth: tuple[tuple[int, int], np.ndarray] | None = None
+        self.n_gal_arcmin2 = tuple(float(v) for v in ranges.n_gal_arcmin2)
+        self.shape_noise_sigma = tuple(float(v) for v in ranges.shape_noise_sigma)
+        self.masked_fraction = tuple(float(v) for v in ranges.masked_fraction)
+        self.length = int(length)
+        self.seed = int(seed)
+        self.stream = int(stream)
+        # The truth config: the base config, unchanged (its JSON keys the per-process field-model cache).
+        self.config = config
+        survey = config.survey
+        mask = survey.mask.model_copy(update={"enabled": self.masked_fraction[1] > 0,
+                                              "masked_fraction": self.masked_fraction})
+        # Per-sample surveys are model_copy()'d from this one (no validation: a shallow survey at small
+        # pixels legitimately leaves many pixels empty, which SurveyConfig refuses for fixed stores).
+        self._survey = survey.model_copy(update={"noise_model": "poisson", "mask": mask})
+
+    # ---- what a data set records -------------------------------------------------------------
+
+    @property
+    def pixel_arcmin(self) -> float:
+        return float(self.config.survey.pixel_arcmin)
+
+    @property
+    def map_size(self) -> int:
+        return int(self.config.survey.map_size)
+
+    @property
+    def ranges(self) -> dict:
+        out = {"n_gal_arcmin2": list(self.n_gal_arcmin2), "shape_noise_sigma": list(self.shape_noise_sigma),
+               "masked_fraction": list(self.masked_fraction)}
+        if self.views_per_truth > 1:
+            out["views_per_truth"] = self.views_per_truth
+        return out
+
+    @property
+    def survey(self) -> dict:
+        """The survey recorded with a trained model: the base survey with the stream's ranges."""
+        out = self.config.survey.model_dump(mode="json")
+        out["noise_model"] = "poisson"
+        out["stream"] = self.ranges
+        return out
+
+    @property
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        h.update(self.config.to_json().encode())
+        h.update(json.dumps({**self.ranges, "seed": self.seed, "stream": self.stream}, sort_keys=True).encode())
+        return "stream-" + h.hexdigest()[:16]
+
+    def noise_range(self) -> tuple[float, float]:
+        r"""[min, max] of the per-map median noise σ the stream can produce (Gaussian-equivalent
+        :math:`\sigma_e/\sqrt{2 n_{\rm gal} A_{\rm pix}}`, at least one galaxy per observed pixel)."""
+        area = self.pixel_arcmin**2
+        lo = self.shape_noise_sigma[0] / math.sqrt(2.0 * max(self.n_gal_arcmin2[1] * area, 1.0))
+        hi = self.shape_noise_sigma[1] / math.sqrt(2.0 * max(self.n_gal_arcmin2[0] * area, 1.0))
+        return lo, hi
+
+    # ---- samples ---------------------------------------------------------------------------------
+
+    def draw(self, epoch: int, index: int, *, code: int | None = None) -> dict:
+        """The sample's seed and survey draws: ``{"seed", "n_gal_arcmin2", "shape_noise_sigma"}``
+        (``code`` 1: the draws of a shared truth box, module docstring)."""
+        if int(epoch) < 0 or int(index) < 0:
+            raise InputError(f"epoch and index must be >= 0; got ({epoch}, {index})")
+        entropy = [self.config.sim.seed, self.stream, self.seed, int(epoch), int(index)]
+        ss = np.random.SeedSequence(entropy if code is None else [*entropy, int(code)])
+        seed = int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
+        rng = np.random.default_rng(ss.spawn(1)[0])
+        lo, hi = self.n_gal_arcmin2
+        n_gal = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else lo
+        s_lo, s_hi = self.shape_noise_sigma
+        sigma_e = float(rng.uniform(s_lo, s_hi)) if s_hi > s_lo else s_lo
+        return {"seed": seed, "n_gal_arcmin2": n_gal, "shape_noise_sigma": sigma_e}
+
+    def sample_config(self, draws: dict) -> Config:
+        """The configuration of one sample: the base one with the drawn survey (not re-validated)."""
+        survey = self._survey.model_copy(update={"n_gal_arcmin2": draws["n_gal_arcmin2"],
+                                                 "shape_noise_sigma": draws["shape_noise_sigma"]})
+        return self.config.model_copy(update={"survey": survey})
+
+    def truth_view(self, epoch: int, index: int) -> np.ndarray:
+        """The truth box of sample ``index`` with ``views_per_truth`` > 1: box ``index // V``, shifted and
+        transformed by the sample's own draws (module docstring)."""
+        key = (int(epoch), int(index) // self.views_per_truth)
+        if self._last_truth is None or self._last_truth[0] != key:
+            box_seed = self.draw(key[0], key[1], code=1)["seed"]
+            self._last_truth = (key, simulate_truth(self.config, box_seed)[0])
+        box = self._last_truth[1]
+        ss = np.random.SeedSequence([self.config.sim.seed, self.stream, self.seed, int(epoch), int(index), 2])
+        rng = np.random.default_rng(ss)
+        shift = rng.integers(0, box.shape[0]), rng.integers(0, box.shape[1])
+        view = np.roll(box, shift, axis=(0, 1))
+        view = np.rot90(view, k=int(rng.integers(4)))
+        if rng.integers(2):
+            view = view[:, ::-1]
+        return np.ascontiguousarray(view)
+
+    def sample(self, epoch: int, index: int) -> dict[str, np.ndarray]:
+        """Sample ``index`` of ``epoch`` (module docstring); deterministic."""
+        draws = self.draw(epoch, index)
+        if self.views_per_truth > 1:
+            kappa_box = self.truth_view(epoch, index)
+        else:
+            kappa_box, _ = simulate_truth(self.config, draws["seed"])
+        maps = apply_survey(kappa_box, self.sample_config(draws), draws["seed"],
+                            periodic=self.config.sim.box_factor >= 2)
+        maps["n_gal_arcmin2"] = np.float32(draws["n_gal_arcmin2"])
+        maps["shape_noise_sigma"] = np.float32(draws["shape_noise_sigma"])
+        maps["seed"] = np.int64(draws["seed"])
+        return maps
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, key: Any) -> dict[str, np.ndarray]:
+        if isinstance(key, (tuple, list)):
+            epoch, index = key
+        else:
+            epoch, index = 0, key
+        return self.sample(int(epoch), int(index))
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(n_gal={list(self.n_gal_arcmin2)}, sigma_e={list(self.shape_noise_sigma)}, "
+                f"masked={list(self.masked_fraction)}, length={self.length}, seed={self.seed}, "
+                f"views_per_truth={self.views_per_truth})")
+
+
+def stream_from_path(path: str | Path, **kwargs) -> SimulationStream:
+    """A stream with the simulation configuration of a Zarr store (``miu2net simulate``)."""
+    from miu2net.sims.dataset import read_config
+
+    return SimulationStream(read_config(path), **kwargs)

@@ -1,0 +1,48 @@
+"""The house plan (DESIGN.md "Layout") as import contracts: data flow one way, no loops.
+
+The contracts live in ``pyproject.toml`` (``[tool.importlinter]``) and are checked by import-linter,
+which follows every import, function-level ones included. The second test proves the check can fail:
+a copy of the package with one deliberate upward import (the physics core reaching the methods) must
+break the layers contract.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "miu2net"
+
+
+def _lint(pythonpath: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    code = ("import sys; from importlinter.cli import lint_imports; "
+            "sys.exit(lint_imports(config_filename=sys.argv[1], no_cache=True))")
+    return subprocess.run([sys.executable, "-c", code, str(ROOT / "pyproject.toml")], env=env,
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def test_the_import_contracts_hold():
+    result = _lint(ROOT / "src")
+    assert result.returncode == 0, f"an import breaks the house plan:\n{result.stdout[-3000:]}"
+    assert "broken" not in result.stdout.lower().replace("0 broken", "")
+
+
+@pytest.mark.parametrize("module, upward", [
+    ("physics/units.py", "import miu2net.methods  # deliberate upward import"),
+    ("sims/fields.py", "from miu2net.stats import rmse  # deliberate upward import"),
+])
+def test_an_upward_import_breaks_the_contract(tmp_path, module, upward):
+    copy = tmp_path / "miu2net"
+    shutil.copytree(SRC, copy, ignore=shutil.ignore_patterns("*.safetensors", "__pycache__"))
+    target = copy / module
+    target.write_text(target.read_text() + f"\n{upward}\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0, f"{module} importing upward was not caught:\n{result.stdout[-2000:]}"
+    assert "BROKEN" in result.stdout
