@@ -165,6 +165,8 @@ def provenance_cards(kappa: KappaMap) -> list[tuple[str, Any, str]]:
         ("VERSION", __version__, "miu2net version"),
         ("PIXSCALE", float(kappa.pixel_arcmin), "pixel side [arcmin]"),
     ]
+    if meta.get("model_config"):
+        cards.append(("MODELCFG", json.dumps(meta["model_config"], sort_keys=True), "trained model's card"))
     if meta.get("chi2dof") is not None:
         cards.append(("CHI2DOF", float(meta["chi2dof"]), "reduced chi2 of data vs forward-modelled shear"))
     if meta.get("b_to_e") is not None:

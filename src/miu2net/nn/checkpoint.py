@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +46,17 @@ import numpy as np
 import torch
 
 from miu2net import __version__
+from miu2net.config.model_card import FORMAT, FORMAT_VERSION, ModelCard
 from miu2net.errors import InputError
 from miu2net.files import atomic_write
 from miu2net.nn.base import MassMapNet
 from miu2net.nn.registry import count_parameters, create_model
 
-FORMAT = "miu2net-model"
-FORMAT_VERSION = 1
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
 PIXEL_RTOL = 1e-3
+#: Largest network a model file may describe (u2net_full has 44 M parameters).
+MAX_PARAMETERS = 200_000_000
 NOISE_FACTOR = 1.25
 
 
@@ -128,6 +129,7 @@ def save_model(
     })
     if calibration is not None:
         config["calibration"] = jsonable(calibration)
+    ModelCard.from_dict(config, source=f"{stem}.json")  # never write a card that loading would refuse
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     weights, meta = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT, "config": json.dumps(config)}),
@@ -174,6 +176,7 @@ class TrainedModel:
     path: Path | None = None
     name: str = ""
     extra: dict = field(default_factory=dict)
+    card: ModelCard | None = None
 
     @property
     def map_size(self) -> tuple[int, int]:
@@ -188,7 +191,7 @@ class TrainedModel:
         rng = self.config.get("noise_range")
         return None if rng is None else (float(rng[0]), float(rng[1]))
 
-    @property
+    @cached_property
     def calibration(self):
         """The model's :class:`miu2net.nn.calibration.Calibration`, or None for an uncalibrated model."""
         data = self.config.get("calibration")
@@ -231,15 +234,25 @@ class TrainedModel:
         return problems
 
 
-def _check_config(config: dict, source: str) -> None:
-    if config.get("format") != FORMAT:
-        raise InputError(f"{source}: not a miu2net model config (format {config.get('format')!r})")
-    if int(config.get("format_version", 0)) > FORMAT_VERSION:
-        raise InputError(f"{source}: model format version {config.get('format_version')} is newer than this "
-                         f"miu2net understands ({FORMAT_VERSION}); upgrade miu2net")
-    for key in ("arch", "arch_kwargs", "map_size", "pixel_arcmin"):
-        if key not in config:
-            raise InputError(f"{source}: model config lacks {key!r}")
+def _check_config(config: dict, source: str) -> ModelCard:
+    """The validated model card of a parsed JSON config (:class:`miu2net.config.ModelCard`): every
+    field typed and range-checked, InputError naming each bad one."""
+    return ModelCard.from_dict(config, source=source)
+
+
+def _check_size(config: dict, source: str) -> None:
+    """Build the described network on the meta device (no memory) and refuse one larger than
+    :data:`MAX_PARAMETERS`, or one whose options the architecture refuses, before any weights load."""
+    try:
+        with torch.device("meta"):
+            n = count_parameters(build_from_config(config))
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InputError(f"{source}: arch_kwargs do not build a {config['arch']!r} network ({exc})") from None
+    if n > MAX_PARAMETERS:
+        raise InputError(f"{source}: the network would have {n:,} parameters, more than the {MAX_PARAMETERS:,} "
+                         "any miu2net model has; refusing to allocate it")
 
 
 def build_from_config(config: dict) -> MassMapNet:
@@ -264,9 +277,10 @@ def _load_cached(weights: str, meta: str, stat: tuple) -> TrainedModel:
 
     try:
         config = json.loads(Path(meta).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{meta}: not a readable JSON model config ({exc})") from None
-    _check_config(config, meta)
+    card = _check_config(config, meta)
+    _check_size(config, meta)  # on the meta device: nothing allocated yet
     try:
         with safe_open(weights, framework="pt") as f:
             header = f.metadata() or {}
@@ -274,9 +288,16 @@ def _load_cached(weights: str, meta: str, stat: tuple) -> TrainedModel:
     except Exception as exc:
         raise InputError(f"{weights}: not a readable safetensors file ({exc})") from None
     if header.get("config"):
-        inner = json.loads(header["config"])
+        try:
+            inner = json.loads(header["config"])
+        except json.JSONDecodeError:
+            inner = {}
         if inner.get("arch") != config["arch"] or inner.get("arch_kwargs") != config["arch_kwargs"]:
             raise InputError(f"{weights} and {meta} describe different networks; keep the pair together")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise InputError(f"{weights}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[0]!r}); "
+                         "the file is corrupted or the training diverged")
     net = build_from_config(config)
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -286,7 +307,7 @@ def _load_cached(weights: str, meta: str, stat: tuple) -> TrainedModel:
     weights_path = Path(weights)
     shipped = weights_path.parent == MODELS_DIR.resolve()
     name = weights_path.stem if shipped else str(weights_path.with_suffix(""))
-    return TrainedModel(model=net, config=config, path=weights_path, name=name)
+    return TrainedModel(model=net, config=config, path=weights_path, name=name, card=card)
 
 
 def list_models_on_disk(directory: Path = MODELS_DIR) -> list[dict]:

@@ -225,9 +225,7 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
         "options": {"model": str(model) if not hasattr(model, "config") else trained.name, "device": device,
                     "batch_size": batch_size, "allow_mismatch": allow_mismatch, "tile_overlap": tile_overlap,
                     "b_mode": b_mode, "coverage": coverage, "symmetrise": symmetrise},
-        "model_config": {"arch": config["arch"], "map_size": config["map_size"], "pixel_arcmin": config["pixel_arcmin"],
-                         "noise_range": config.get("noise_range"), "dataset_fingerprint": config.get("dataset_fingerprint"),
-                         "miu2net_version": config.get("miu2net_version")},
+        "model_config": model_config(trained),
     }
     if binned is not None:
         meta["binned"] = binned
@@ -247,6 +245,18 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
         meta.update(data_check(shear, out[0], calibration))
     return KappaMap(kappa_e=out[0], kappa_b=kappa_b, pixel_arcmin=shear.pixel_arcmin, sigma=sigma, wcs=shear.wcs,
                     meta=meta)
+
+
+def model_config(trained: TrainedModel) -> dict:
+    """What a κ map's provenance says of the model that made it: its card's architecture, inputs,
+    training grid, noise range, survey, data fingerprint and version (``MODELCFG`` in the FITS header)."""
+    config = trained.config
+    survey = config.get("survey") or {}
+    return {"arch": config["arch"], "inputs": list(config.get("inputs") or []),
+            "out_channels": config.get("out_channels"), "map_size": config["map_size"],
+            "pixel_arcmin": config["pixel_arcmin"], "noise_range": config.get("noise_range"),
+            "survey": survey.get("name"), "dataset_fingerprint": config.get("dataset_fingerprint"),
+            "miu2net_version": config.get("miu2net_version"), "calibrated": trained.calibration is not None}
 
 
 def data_check(shear: ShearMap, kappa_e: np.ndarray, calibration: Any) -> dict:

@@ -75,3 +75,32 @@ def test_auto_choice_per_input(small_sample):
     assert method == "ks" and "--method miu2net bins them 2x2" in why["reason"]
     with pytest.raises(InputError, match="give --method"):
         choose_method(_shear(small_sample), {"smooth_arcmin": 1.0})
+
+
+@pytest.mark.parametrize("args", [[], ["--noise-realisations", "3"], ["--method", "miu2net", "--noise-realisations", "2"]])
+def test_one_reconstruction_loads_the_model_once(tmp_path, small_sample, monkeypatch, args):
+    """The method contract binds the model once: the auto choice, every tile and every noise realisation
+    share it (the weights are read from disk once and the loader is asked once)."""
+    import safetensors.torch
+
+    import miu2net.nn.inference as inference
+    from miu2net.nn.checkpoint import _load_cached
+
+    _load_cached.cache_clear()
+    counts = {"weights_read": 0, "load_model": 0}
+    read, load = safetensors.torch.load_file, inference.load_model
+
+    def counting_read(*a, **k):
+        counts["weights_read"] += 1
+        return read(*a, **k)
+
+    def counting_load(*a, **k):
+        counts["load_model"] += 1
+        return load(*a, **k)
+
+    monkeypatch.setattr(safetensors.torch, "load_file", counting_read)
+    monkeypatch.setattr(inference, "load_model", counting_load)
+    path = write_shear_map(_shear(small_sample), tmp_path / "shear.fits")
+    result = runner.invoke(app, ["reconstruct", str(path), "-o", str(tmp_path / "kappa.fits"), *args])
+    assert result.exit_code == 0, result.output
+    assert counts == {"weights_read": 1, "load_model": 1}, f"the model was loaded {counts} times"
