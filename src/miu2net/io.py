@@ -165,6 +165,8 @@ def provenance_cards(kappa: KappaMap) -> list[tuple[str, Any, str]]:
         ("VERSION", __version__, "miu2net version"),
         ("PIXSCALE", float(kappa.pixel_arcmin), "pixel side [arcmin]"),
     ]
+    if meta.get("survey"):
+        cards.append(("SURVEY", str(meta["survey"])[:68], "survey preset of the defaults"))
     if meta.get("model_config"):
         cards.append(("MODELCFG", json.dumps(meta["model_config"], sort_keys=True), "trained model's card"))
     if meta.get("chi2dof") is not None:

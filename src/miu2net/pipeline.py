@@ -25,9 +25,11 @@ from astropy.io import fits
 from miu2net.errors import DataConsistencyWarning, InputError
 from miu2net.io import FITS_SUFFIXES, read_shear_map
 from miu2net.maps import KappaMap, ShearMap, bin_shear
-from miu2net.methods import get_method
+from miu2net.config import SurveyConfig, preset
+from miu2net.methods import Method, get_method
 from miu2net.methods import reconstruct as run_method
 from miu2net.physics.consistency import chi2_per_dof
+from miu2net.sims.simulate import source_nz
 
 DEFAULT_CATALOGUE_PIXEL_ARCMIN = 0.82
 
@@ -92,6 +94,7 @@ def reconstruct_file(
     scheduler: str | None = None,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    survey: str | SurveyConfig | None = None,
 ) -> tuple[KappaMap, ShearMap]:
     """Reconstruct the convergence from a shear file with ``method``.
 
@@ -108,6 +111,10 @@ def reconstruct_file(
         scheduler: address of a Dask distributed scheduler for the tiles (default: local threads).
         seed: seed of the noise realisations.
         progress: called with the number of noise realisations done.
+        survey: a survey preset (``csst``, ``csst-small``, ``euclid``, ``lsst``) or SurveyConfig whose
+            numbers are the defaults: the catalogue's pixel scale, and the source redshifts (single
+            plane or n(z)), shape noise and density of the methods that take them (:func:`survey_options`);
+            given options and catalogue settings win.
 
     Returns:
         (KappaMap, ShearMap): the result (provenance in ``meta``) and the gridded input it came from.
@@ -115,6 +122,9 @@ def reconstruct_file(
     from miu2net.survey.noise import catalogue_noise_shear, gridded_noise_shear, noise_sigma
     from miu2net.survey.tiling import reconstruct_tiled
 
+    survey = preset(survey).survey if isinstance(survey, str) else survey
+    if survey is not None and (catalogue is None or catalogue.pixel_arcmin is None):
+        catalogue = replace(catalogue or CatalogueOptions(), pixel_arcmin=survey.pixel_arcmin)
     shear, binning = load_shear(path, catalogue)
     options = dict(options or {})
     auto = None
@@ -123,6 +133,8 @@ def reconstruct_file(
         if trained is not None:
             options = {"model": trained}  # loaded once, for the choice and for every run
     spec = get_method(method)
+    if survey is not None:
+        options = survey_options(survey, spec, options)
     options = spec.bind(options)  # checked; a trained model is loaded here, once
     gridded = shear  # the catalogue's own grid, on which its noise realisations are binned
     shear, binned = spec.working_grid(shear, options)
@@ -163,7 +175,24 @@ def reconstruct_file(
         meta["binned"] = binned
     if auto is not None:
         meta["auto"] = auto
+    if survey is not None:
+        meta["survey"] = survey.name
     return replace(kappa, meta=meta, wcs=kappa.wcs if kappa.wcs is not None else shear.wcs), shear
+
+
+def survey_options(survey: SurveyConfig, method: Method, options: dict) -> dict:
+    """``options`` with the survey's numbers as defaults for the options ``method`` takes: the source
+    plane ``z_source`` or the tabulated ``nz``, ``shape_noise_sigma`` and ``n_gal_arcmin2``. An option
+    given, or a prior given another way (``cl_kappa``, ``nz`` or ``z_source``), wins."""
+    nz = source_nz(survey)
+    prior = {"nz": nz} if nz is not None else {"z_source": survey.z_source}
+    defaults = {**prior, "shape_noise_sigma": survey.shape_noise_sigma, "n_gal_arcmin2": survey.n_gal_arcmin2}
+    prior_given = any(k in options for k in ("cl_kappa", "nz", "z_source"))
+    out = dict(options)
+    for key, value in defaults.items():
+        if key in method.options and key not in out and not (key in prior and prior_given):
+            out[key] = value
+    return out
 
 
 def choose_method(shear: ShearMap, options: dict) -> tuple[str, dict]:
