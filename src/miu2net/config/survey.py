@@ -41,7 +41,7 @@ from miu2net.config.base import FrozenModel, check_range, format_errors, read_co
 from miu2net.errors import InputError
 
 # Which pyccl mass functions and concentration-mass relations are defined for which mass definition
-# (checked against pyccl in tests/test_halos.py). Names are the pyccl class names without prefix.
+# (checked against pyccl in tests/sims/test_halos.py). Names are the pyccl class names without prefix.
 MASS_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "tinker08": ("200c", "200m", "vir"),
     "tinker10": ("200c", "200m", "vir"),

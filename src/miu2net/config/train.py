@@ -54,7 +54,7 @@ class LossConfig(FrozenModel):
 
 
 class StreamConfig(FrozenModel):
-    r"""Training on samples simulated on the fly (:mod:`miu2net.nn.streaming`), one fresh map per step.
+    r"""Training on samples simulated on the fly (:mod:`miu2net.sims.stream`), one fresh map per step.
 
     Each sample draws its survey depth :math:`n_{\rm gal}` log-uniformly in ``n_gal_arcmin2``
     (galaxies per arcmin²), its total intrinsic ellipticity rms :math:`\sigma_e` uniformly in
@@ -70,7 +70,7 @@ class StreamConfig(FrozenModel):
         masked_fraction: [min, max] target masked fraction of the survey mask (default 0-0.35).
         steps_per_epoch: optimiser steps per epoch (each a batch of fresh maps per device).
         views_per_truth: samples drawn from each simulated truth box (random shift and symmetry, own
-            depth, mask and noise; :mod:`miu2net.nn.streaming`); 1: a new box per sample.
+            depth, mask and noise; :mod:`miu2net.sims.stream`); 1: a new box per sample.
         sim_config: survey + simulation configuration file (None: the store's).
     """
 

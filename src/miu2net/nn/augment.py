@@ -9,7 +9,7 @@ a quarter turn sends :math:`\varphi \to \varphi + \pi/2`, so :math:`\gamma \to -
 rotation negates both** :math:`\gamma_1` **and** :math:`\gamma_2`; a half turn leaves them unchanged.
 Moving the pixels of the shear maps alone (as the published MIU2Net scripts do) gives shear that no
 convergence map produces; with the signs above, Kaiser-Squires commutes with every element
-(``tests/test_nn_augment.py``): the transformed shear inverts to the transformed κ.
+(``tests/nn/test_augment.py``): the transformed shear inverts to the transformed κ.
 
 The same holds for the B mode up to its parity: a reflection negates :math:`\kappa_B`.
 

@@ -24,7 +24,12 @@ Loading (:func:`load_model`) reads only these two formats: a ``.pt``/``.pth``/``
 is refused with :class:`miu2net.errors.InputError` (a pickle can run code when loaded); a Lightning
 checkpoint of one's own run is converted with :func:`export_lightning_checkpoint`, which reads it with
 ``torch.load(weights_only=True)``. A model name without a path resolves to the package's
-``miu2net/models/NAME.safetensors`` + ``NAME.json``.
+``miu2net/models/NAME.safetensors`` + ``NAME.json``. A model file is untrusted input: before any
+tensor is allocated the JSON is validated as a typed :class:`miu2net.config.ModelCard` (every field,
+ranges included) and the network it describes is built on the meta device to count its parameters
+(at most :data:`MAX_PARAMETERS`); weights holding NaN or infinite values are refused. :func:`save_model`
+never writes a card that loading would refuse. A loaded model is cached per process (keyed by the
+files' paths and modification times), so a reconstruction reads its weights once.
 
 Input checks (:meth:`TrainedModel.check_input`): a model refuses, with InputError, shear whose pixel
 scale differs from its training pixel by more than 0.1 %, a map smaller than its training size (larger

@@ -23,7 +23,7 @@ With :math:`x = R/r_s` and :math:`\kappa_s = \rho_s r_s/\Sigma_{\rm cr}`:
         + (\tau^2-1)\ln\tau + \sqrt{\tau^2+x^2}\left(\frac{\tau^2-1}{\tau}L - \pi\right)\right].
 
 Both are checked against direct line-of-sight and area integrals of the 3-D density in
-``tests/test_halos.py``, and the untruncated one against pyccl's ``HaloProfileNFW``.
+``tests/sims/test_halos.py``, and the untruncated one against pyccl's ``HaloProfileNFW``.
 
 Units. Masses in :math:`M_\odot` (no h), in the configured spherical-overdensity definition
 (``200c`` by default: :math:`M_{200c}`, :math:`r_{200c}` from pyccl's ``MassDef``); lengths in

@@ -5,7 +5,7 @@ Normalisation. For a map of :math:`N_y \times N_x` pixels of side :math:`\Delta`
 e^{-i \ell\cdot\theta}` and the estimator is :math:`\hat C_\ell = \langle \mathrm{Re}\,\hat a(\ell)
 \hat b^*(\ell)\rangle / A`, averaged over the modes of a bin. For a Gaussian field with power spectrum
 :math:`C_\ell` this is unbiased: its mean over realisations is the mode average of :math:`C_\ell` over the
-bin (tested in ``tests/test_spectra.py``). :math:`\ell` is in inverse radians, :math:`|\ell| = 2\pi |k|`
+bin (tested in ``tests/stats/test_spectra.py``). :math:`\ell` is in inverse radians, :math:`|\ell| = 2\pi |k|`
 with :math:`k` the FFT frequency in cycles per radian; the :math:`\ell = 0` mode is never used. No
 correction is made for masks or apodisation: pass unmasked maps (or compare like with like).
 """
