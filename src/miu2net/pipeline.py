@@ -29,7 +29,6 @@ from miu2net.config import SurveyConfig, preset
 from miu2net.methods import Method, get_method
 from miu2net.methods import reconstruct as run_method
 from miu2net.physics.consistency import chi2_per_dof
-from miu2net.sims.simulate import source_nz
 
 DEFAULT_CATALOGUE_PIXEL_ARCMIN = 0.82
 
@@ -184,6 +183,8 @@ def survey_options(survey: SurveyConfig, method: Method, options: dict) -> dict:
     """``options`` with the survey's numbers as defaults for the options ``method`` takes: the source
     plane ``z_source`` or the tabulated ``nz``, ``shape_noise_sigma`` and ``n_gal_arcmin2``. An option
     given, or a prior given another way (``cl_kappa``, ``nz`` or ``z_source``), wins."""
+    from miu2net.sims.simulate import source_nz  # pyccl: imported only when a survey is given
+
     nz = source_nz(survey)
     prior = {"nz": nz} if nz is not None else {"z_source": survey.z_source}
     defaults = {**prior, "shape_noise_sigma": survey.shape_noise_sigma, "n_gal_arcmin2": survey.n_gal_arcmin2}
