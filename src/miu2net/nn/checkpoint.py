@@ -285,7 +285,8 @@ def _load_cached(weights: str, meta: str, stat: tuple) -> TrainedModel:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{meta}: not a readable JSON model config ({exc})") from None
     card = _check_config(config, meta)
-    _check_size(config, meta)  # on the meta device: nothing allocated yet
+    if Path(meta).parent != MODELS_DIR.resolve():  # a user's file; the shipped ones are the package's own
+        _check_size(config, meta)  # on the meta device: nothing allocated yet
     try:
         with safe_open(weights, framework="pt") as f:
             header = f.metadata() or {}
@@ -299,7 +300,9 @@ def _load_cached(weights: str, meta: str, stat: tuple) -> TrainedModel:
             inner = {}
         if inner.get("arch") != config["arch"] or inner.get("arch_kwargs") != config["arch_kwargs"]:
             raise InputError(f"{weights} and {meta} describe different networks; keep the pair together")
-    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    floats = [v.reshape(-1) for v in state.values() if v.is_floating_point()]
+    bad = [] if not floats or bool(torch.isfinite(torch.cat(floats)).all()) else [
+        k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise InputError(f"{weights}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[0]!r}); "
                          "the file is corrupted or the training diverged")
