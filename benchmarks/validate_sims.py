@@ -27,7 +27,7 @@ from miu2net import __version__
 from miu2net.config import preset
 from miu2net.sims.fields import cut_center
 from miu2net.sims.halos import HaloCatalogue, mean_kappa_inside, nfw_halos, paint_halos, projected_kappa
-from miu2net.sims.simulate import _field_model, cl_function, halo_cl_grid, simulate_sample_with_info, simulate_truth
+from miu2net.sims.simulate import field_model, cl_function, halo_cl_grid, simulate_sample_with_info, simulate_truth
 from miu2net.stats.spectra import ARCMIN_TO_RAD, binned_model, ell_grid, power_spectrum
 
 RESULTS = Path(__file__).parent / "results"
@@ -171,7 +171,7 @@ def main() -> None:
                       "halo_only_over_one_halo": {"ell": ell_h.tolist(), "ratio": r_1h.tolist()}}
 
     print("\n3. One-point PDF of kappa (pixels of the cut maps)")
-    model = _field_model(logn.to_json())
+    model = field_model(logn.to_json())
     s2 = model.sigma_g2
     sk_theory = (np.exp(s2) + 2) * np.sqrt(np.expm1(s2))
     sk_ln = float(stats.skew(ln_maps.ravel()))

@@ -77,16 +77,17 @@ def test_auto_choice_per_input(small_sample):
         choose_method(_shear(small_sample), {"smooth_arcmin": 1.0})
 
 
-@pytest.mark.parametrize("args", [[], ["--noise-realisations", "3"], ["--method", "miu2net", "--noise-realisations", "2"]])
+@pytest.mark.parametrize("args", [[], ["--noise-realisations", "3"],
+                                  ["--method", "miu2net", "--noise-realisations", "2"]])
 def test_one_reconstruction_loads_the_model_once(tmp_path, small_sample, monkeypatch, args):
     """The method contract binds the model once: the auto choice, every tile and every noise realisation
     share it (the weights are read from disk once and the loader is asked once)."""
     import safetensors.torch
 
     import miu2net.nn.inference as inference
-    from miu2net.nn.checkpoint import _load_cached
+    from miu2net.nn.checkpoint import clear_model_cache
 
-    _load_cached.cache_clear()
+    clear_model_cache()
     counts = {"weights_read": 0, "load_model": 0}
     read, load = safetensors.torch.load_file, inference.load_model
 

@@ -73,12 +73,12 @@ def test_conformal_rescales_a_miscalibrated_spread():
 
 def test_chi2_range_follows_the_depth():
     """A network for many depths is judged against calibration maps of the input's noise level."""
-    from miu2net.nn.calibration import _chi2_summary
+    from miu2net.nn.calibration import range_summary
 
     rng = np.random.default_rng(3)
     noise = np.exp(rng.uniform(np.log(0.02), np.log(0.2), 600))
     chi2 = 1.0 + 4e-4 / noise**2 + 0.01 * rng.standard_normal(noise.size)  # unexplained signal / noise^2
-    summary = _chi2_summary(chi2, noise, (0.005, 0.995))
+    summary = range_summary(chi2, noise, (0.005, 0.995))
     assert len(summary["bins"]) == 6 and sum(b["n"] for b in summary["bins"]) == 600  # 100 maps per bin
     levels = np.linspace(0, 1, 100)
     cal = Calibration(levels=levels[1:-1], quantiles={"all": levels[1:-1]}, n_pixels={}, n_maps=600,
@@ -342,7 +342,7 @@ def test_calibrate_command(trained, tmp_path):
 
 def test_b_to_e_check_is_one_sided():
     """More large-scale B than the calibration maps had flags the data; less does not."""
-    from miu2net.nn.calibration import _chi2_summary
+    from miu2net.nn.calibration import range_summary
 
     rng = np.random.default_rng(8)
     noise = np.exp(rng.uniform(np.log(0.02), np.log(0.2), 300))
@@ -350,8 +350,8 @@ def test_b_to_e_check_is_one_sided():
     ratio = 0.3 + 5.0 * noise + 0.02 * rng.standard_normal(noise.size)  # B/E rises with the noise
     levels = np.linspace(0, 1, 100)
     cal = Calibration(levels=levels[1:-1], quantiles={"all": levels[1:-1]}, n_pixels={}, n_maps=300,
-                      edge_pixels=2, score="abs_residual", chi2dof=_chi2_summary(chi2, noise, (0.005, 0.995)),
-                      bmode=_chi2_summary(ratio, noise, (0.005, 0.995)))
+                      edge_pixels=2, score="abs_residual", chi2dof=range_summary(chi2, noise, (0.005, 0.995)),
+                      bmode=range_summary(ratio, noise, (0.005, 0.995)))
     lo, hi = cal.b_range(0.05)
     assert cal.data_ok(1.0, 0.05, b_ratio=0.5 * lo)
     assert not cal.data_ok(1.0, 0.05, b_ratio=1.2 * hi)

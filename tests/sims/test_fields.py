@@ -16,7 +16,7 @@ from miu2net.sims.fields import (
     lognormal_field,
     lognormal_gaussian_cl,
 )
-from miu2net.sims.simulate import _field_model, cl_function, simulate_truth
+from miu2net.sims.simulate import field_model, cl_function, simulate_truth
 from miu2net.stats.spectra import ARCMIN_TO_RAD, binned_model, power_spectrum
 
 N_MAPS = 400  # csst-small truth: 128² maps of 0.82' cut from 256² boxes
@@ -70,7 +70,7 @@ def test_periodic_box_is_unbiased_at_every_scale(truth_maps):
 def test_lognormal_field_skewness_matches_lognormal_theory():
     r"""kappa = lambda (exp(G - s²/2) - 1) has skewness (e^{s²} + 2) sqrt(e^{s²} - 1) and kappa >= -lambda."""
     config = _config("lognormal")
-    model = _field_model(config.to_json())
+    model = field_model(config.to_json())
     boxes = np.array([simulate_truth(config, seed)[0] for seed in range(40)])
     s2 = model.sigma_g2
     expected = (np.exp(s2) + 2) * np.sqrt(np.expm1(s2))

@@ -23,7 +23,7 @@ from miu2net.sims.halos import (
     tnfw_kappa,
     tnfw_total_mass_factor,
 )
-from miu2net.sims.simulate import _population, halo_cl_grid, simulate_truth
+from miu2net.sims.simulate import survey_halo_population, halo_cl_grid, simulate_truth
 from miu2net.stats.spectra import ARCMIN_TO_RAD, ell_grid, power_spectrum
 
 
@@ -116,7 +116,7 @@ def test_config_tables_match_pyccl():
 
 @pytest.fixture(scope="module")
 def population() -> HaloPopulation:
-    return _population(preset("csst"))
+    return survey_halo_population(preset("csst"))
 
 
 def test_population_number_and_masses(population):

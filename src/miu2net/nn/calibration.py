@@ -274,7 +274,9 @@ class Calibration:
 # ---- building a calibration ------------------------------------------------------------------------
 
 
-def _chi2_summary(chi2: np.ndarray, noise: np.ndarray, quantiles: tuple[float, float], margin: float = 0.0) -> dict:
+def range_summary(chi2: np.ndarray, noise: np.ndarray, quantiles: tuple[float, float], margin: float = 0.0) -> dict:
+    """The accepted range of a data-check statistic (CHI2DOF or the B/E ratio) of calibration maps, overall
+    and per noise bin (module docstring, "Data consistency")."""
     qlo, qhi = quantiles
     chi2 = np.asarray(chi2, dtype=np.float64)
     noise = np.asarray(noise, dtype=np.float64)
@@ -383,9 +385,9 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
     calibration = Calibration(
         levels=levels, quantiles=quantiles, n_pixels=n_pixels, n_maps=count, edge_pixels=edge,
         score="abs_residual_over_sigma" if has_spread else "abs_residual",
-        chi2dof=_chi2_summary(np.asarray(chi2), np.asarray([np.nan if v is None else v for v in noise_levels]),
+        chi2dof=range_summary(np.asarray(chi2), np.asarray([np.nan if v is None else v for v in noise_levels]),
                               chi2_quantiles, chi2_margin),
-        bmode=_chi2_summary(np.asarray(b_ratios), np.asarray([np.nan if v is None else v for v in noise_levels]),
+        bmode=range_summary(np.asarray(b_ratios), np.asarray([np.nan if v is None else v for v in noise_levels]),
                             chi2_quantiles, 0.0),
         data=dict(data or {}), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         miu2net_version=__version__)

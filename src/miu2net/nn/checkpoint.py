@@ -275,6 +275,11 @@ def load_model(model: str | Path, *, models_dir: Path = MODELS_DIR) -> TrainedMo
     return _load_cached(str(weights.resolve()), str(meta.resolve()), stat)
 
 
+def clear_model_cache() -> None:
+    """Forget the models loaded in this process (the next :func:`load_model` reads the files again)."""
+    _load_cached.cache_clear()
+
+
 @lru_cache(maxsize=4)
 def _load_cached(weights: str, meta: str, stat: tuple) -> TrainedModel:
     from safetensors import safe_open

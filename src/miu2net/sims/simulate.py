@@ -79,7 +79,7 @@ def cl_function(config: Config):
 
 
 @dataclass(frozen=True)
-class _FieldModel:
+class FieldModel:
     """What a configuration needs per sample, computed once per process."""
 
     box: tuple[int, int]
@@ -90,19 +90,21 @@ class _FieldModel:
 
 
 @lru_cache(maxsize=4)
-def _field_model(config_json: str) -> _FieldModel:
+def field_model(config_json: str) -> FieldModel:
+    """The per-process cached field model of a configuration (its JSON, :meth:`Config.to_json`): the
+    box, the Gaussian (or lognormal core) amplitude per Fourier mode, the lognormal shift."""
     config = Config.model_validate_json(config_json)
     survey, sim = config.survey, config.sim
     box = (survey.map_size * sim.box_factor,) * 2
     if sim.field == "none":
-        return _FieldModel(box, None, None, None, 0.0)
+        return FieldModel(box, None, None, None, 0.0)
     d = survey.pixel_arcmin * ARCMIN_TO_RAD
     cl = field_cl_grid(config, box)
     if sim.field == "gaussian":
-        return _FieldModel(box, np.sqrt(cl) / d, None, None, 0.0)
+        return FieldModel(box, np.sqrt(cl) / d, None, None, 0.0)
     shift = lognormal_shift(config)
     cl_g, sigma_g2, clipped = lognormal_gaussian_cl(cl, survey.pixel_arcmin, shift)
-    return _FieldModel(box, np.sqrt(cl_g) / d, shift, sigma_g2, clipped)
+    return FieldModel(box, np.sqrt(cl_g) / d, shift, sigma_g2, clipped)
 
 
 def halo_cl_grid(config: Config, shape: tuple[int, int]) -> np.ndarray:
@@ -129,7 +131,7 @@ def halo_cl_grid(config: Config, shape: tuple[int, int]) -> np.ndarray:
 def _one_halo_table(config: Config) -> tuple[np.ndarray, np.ndarray]:
     r""":math:`C^{1h}_\ell` on 160 log-spaced ell in [1, 3e5] (interpolated log-log by callers)."""
     ell = np.geomspace(1.0, 3e5, 160)
-    return ell, np.maximum(_population(config).one_halo_cl(ell), 1e-300)
+    return ell, np.maximum(survey_halo_population(config).one_halo_cl(ell), 1e-300)
 
 
 def field_cl_grid(config: Config, shape: tuple[int, int]) -> np.ndarray:
@@ -152,7 +154,8 @@ def lognormal_shift(config: Config) -> float:
     return abs(empty_beam_kappa(z_source=survey.z_source, nz=source_nz(survey)))
 
 
-def _population(config: Config):
+def survey_halo_population(config: Config):
+    """The halo population (:func:`miu2net.sims.halos.halo_population`) of a configuration's survey and halos."""
     halos = config.sim.halos
     survey = config.survey
     return halo_population(
@@ -173,7 +176,7 @@ def simulate_truth(config: Config, seed: int) -> tuple[np.ndarray, HaloCatalogue
     The box is periodic when ``sim.box_factor >= 2`` (halos wrap around its edges).
     """
     rng_field, rng_halos, _, _ = _streams(seed)
-    model = _field_model(config.to_json())
+    model = field_model(config.to_json())
     kappa = np.zeros(model.box)
     if model.amplitude is not None:
         gauss = draw_periodic(model.amplitude, rng_field)
@@ -181,7 +184,7 @@ def simulate_truth(config: Config, seed: int) -> tuple[np.ndarray, HaloCatalogue
     catalogue = None
     halos = config.sim.halos
     if halos.enabled:
-        catalogue = _population(config).draw(rng_halos, model.box, config.survey.pixel_arcmin)
+        catalogue = survey_halo_population(config).draw(rng_halos, model.box, config.survey.pixel_arcmin)
         layer = paint_halos(model.box, config.survey.pixel_arcmin, catalogue, subpixel=halos.subpixel,
                             periodic=config.sim.box_factor >= 2)
         if halos.compensate:
