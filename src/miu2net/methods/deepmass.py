@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.base import TrainedMethod
+from miu2net.methods.base import TrainedMethod, options
 from miu2net.nn.inference import DEFAULT_MODELS, reconstruct_with_model
 
 DEFAULT_MODEL = DEFAULT_MODELS["deepmass"]
@@ -46,5 +46,6 @@ def reconstruct(
                                   symmetrise=symmetrise)
 
 
-METHOD = TrainedMethod("deepmass", reconstruct, ("model", "device", "batch_size", "allow_mismatch", "tile_overlap",
-                                                 "b_mode", "symmetrise"), family="deepmass")
+METHOD = TrainedMethod("deepmass", reconstruct, options(
+    "model", "device", "batch_size", "allow_mismatch", "tile_overlap", "b_mode", "symmetrise",
+), family="deepmass")

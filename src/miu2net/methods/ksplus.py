@@ -29,7 +29,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.base import Method
+from miu2net.methods.base import Method, options
 from miu2net.methods.starlet import check_n_scales, starlet_transform
 from miu2net.methods.wiener import LensingGrid, check_count, check_positive, shear_data, shear_from_reduced
 from miu2net.physics.smoothing import gaussian_smooth
@@ -151,6 +151,6 @@ def reconstruct(
     )
 
 
-METHOD = Method("ksplus", reconstruct, (
+METHOD = Method("ksplus", reconstruct, options(
     "n_iter", "n_scales", "pad", "reduced_shear", "power_constraint", "smooth_arcmin",
 ))

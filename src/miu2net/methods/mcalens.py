@@ -39,7 +39,7 @@ import numpy as np
 
 from miu2net.errors import InputError
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.base import Method
+from miu2net.methods.base import Method, options
 from miu2net.methods.sparse import Fista, StarletDenoiser, weights_and_step
 from miu2net.methods.starlet import check_n_scales
 from miu2net.methods.wiener import (
@@ -200,7 +200,7 @@ def reconstruct(
     )
 
 
-METHOD = Method("mcalens", reconstruct, (
+METHOD = Method("mcalens", reconstruct, options(
     "cl_kappa", "z_source", "nz", "k_sigma", "n_scales", "first_detect_scale", "positive_peaks",
     "b_mode_prior", "reduced_shear", "pad", "tol", "max_iter", "wiener_tol", "shape_noise_sigma",
     "n_gal_arcmin2",

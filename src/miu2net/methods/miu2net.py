@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.base import TrainedMethod
+from miu2net.methods.base import TrainedMethod, options
 from miu2net.nn.inference import DEFAULT_MODELS, reconstruct_with_model
 
 DEFAULT_MODEL = DEFAULT_MODELS["miu2net"]
@@ -58,5 +58,7 @@ def reconstruct(
                                   coverage=coverage, symmetrise=symmetrise)
 
 
-METHOD = TrainedMethod("miu2net", reconstruct, ("model", "device", "batch_size", "allow_mismatch", "tile_overlap",
-                                               "b_mode", "coverage", "symmetrise"), family="miu2net")
+METHOD = TrainedMethod("miu2net", reconstruct, options(
+    "model", "device", "batch_size", "allow_mismatch", "tile_overlap", "b_mode", "coverage",
+    "symmetrise",
+), family="miu2net")

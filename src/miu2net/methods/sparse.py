@@ -49,7 +49,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.base import Method
+from miu2net.methods.base import Method, options
 from miu2net.methods.starlet import check_n_scales, propagate_noise, starlet_filters
 from miu2net.methods.wiener import (
     DEFAULT_N_GAL_ARCMIN2,
@@ -326,7 +326,7 @@ class Fista:
         return kappa, max_iter, False
 
 
-METHOD = Method("sparse", reconstruct, (
+METHOD = Method("sparse", reconstruct, options(
     "k_sigma", "n_scales", "thresholding", "n_reweight", "positivity", "reduced_shear", "pad", "tol",
     "max_iter", "shape_noise_sigma", "n_gal_arcmin2",
 ))

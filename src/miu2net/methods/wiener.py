@@ -47,7 +47,7 @@ import scipy.fft as sfft
 
 from miu2net.errors import InputError
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.base import Method
+from miu2net.methods.base import Method, options
 from miu2net.physics.cosmology import kappa_cl_interpolator
 from miu2net.physics.fourier import ell_grid
 from miu2net.physics.operators import ks_kernel
@@ -426,7 +426,7 @@ def reconstruct(
     )
 
 
-METHOD = Method("wiener", reconstruct, (
+METHOD = Method("wiener", reconstruct, options(
     "cl_kappa", "z_source", "nz", "shape_noise_sigma", "n_gal_arcmin2", "b_mode_prior", "pad", "tol",
     "max_iter",
 ))
