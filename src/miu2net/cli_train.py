@@ -290,6 +290,6 @@ def export_onnx_command(
     model: Annotated[str, typer.Argument(help="Model path (NAME.safetensors/.json) or shipped name.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .onnx file.")],
 ) -> None:
-    """Export a trained model to ONNX (input: raw [batch, 4, ny, nx] g1, g2, mask, noise)."""
+    """Export a trained model to ONNX (input: raw \\[batch, 4, ny, nx] g1, g2, mask, noise)."""
     path = export_onnx(model, out)
     console.print(f"wrote {path}", highlight=False)

@@ -198,6 +198,130 @@ def _bin_for_model(shear: ShearMap, method: str, options: dict) -> tuple[ShearMa
     return bin_to_model(shear, options.get("model", params["model"].default))
 
 
+#: Ranges of numeric method options (name: (low, high, low excluded)); every number must be finite.
+OPTION_RANGES = {
+    "smooth_arcmin": (0.0, None, False), "shape_noise_sigma": (0.0, 1.0, True), "n_gal_arcmin2": (0.0, None, True),
+    "tol": (0.0, None, True), "wiener_tol": (0.0, None, True), "max_iter": (1, None, False),
+    "n_iter": (1, None, False), "batch_size": (1, None, False), "k_sigma": (0.0, None, True),
+    "coverage": (0.0, 1.0, True), "n_scales": (1, None, False), "tile_overlap": (0, None, False),
+    "z_source": (0.0, None, True), "b_mode_prior": (0.0, None, False), "n_reweight": (0, None, False),
+    "first_detect_scale": (0, None, False),
+}
+#: Smallest map side (pixels) a reconstruction is made on: below it the map holds no structure.
+MIN_MAP_SIZE = 8
+
+
+def check_method_options(method: str, options: dict) -> None:
+    """Refuse options ``method`` does not have, values of the wrong type and numbers out of range.
+
+    Types come from the method's signature (``float``, ``int``, ``bool``, ``str``); options that take
+    arrays or functions cannot be given as ``--option KEY=VALUE``. Ranges: :data:`OPTION_RANGES`.
+    """
+    import math
+
+    from miu2net.validate import check_number
+
+    params = inspect.signature(get_method(method)).parameters
+    unknown = sorted(set(options) - set(params) - {"shear"})
+    if unknown:
+        known = ", ".join(p for p in params if p != "shear")
+        raise InputError(f"method {method!r} has no option(s) {', '.join(unknown)}; its options: {known}")
+    for key, value in options.items():
+        kind = str(params[key].annotation)
+        flag = f"--option {key}"
+        if value is None and "None" in kind:
+            continue
+        if "Callable" in kind or "tuple" in kind or "ndarray" in kind:
+            raise InputError(f"{flag} takes an array or a function: use the Python API "
+                             "(miu2net.methods.reconstruct), not --option")
+        if kind.startswith("bool"):
+            if not isinstance(value, bool):
+                raise InputError(f"{flag} expects true or false; got {value!r}")
+        elif kind.startswith(("float", "int")):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(f"{flag} expects a number; got {value!r} (e.g. --option {key}=1.5)")
+            if kind.startswith("int") and not (isinstance(value, int) or (math.isfinite(value) and value == int(value))):
+                raise InputError(f"{flag} expects a whole number; got {value!r}")
+            low, high, low_open = OPTION_RANGES.get(key, (None, None, False))
+            check_number(value, flag, low=low, high=high, low_open=low_open, high_open=key == "coverage")
+        elif kind.startswith("str") and not isinstance(value, str):
+            raise InputError(f"{flag} expects a name (text); got {value!r}")
+
+
+def validate_reconstruct_request(
+    path: Path,
+    *,
+    output: Path | None = None,
+    png: Path | None = None,
+    method: str = AUTO,
+    options: dict | None = None,
+    catalogue: CatalogueOptions | None = None,
+    noise_realisations: int = 0,
+    tile: int | None = None,
+    tile_overlap: int = 32,
+) -> None:
+    """Everything ``reconstruct_file`` and the outputs need, checked before any work (InputError).
+
+    The input exists; each output can be written and is neither the input nor another output; the
+    method and its option values are known and in range; the catalogue's gridding options are finite
+    and in range, and an asked map size fits in memory (:func:`miu2net.validate.check_map_size_memory`).
+    """
+    from miu2net.validate import check_input_file, check_map_size_memory, check_number, check_output_path
+
+    path = Path(path)
+    check_input_file(path, "input")
+    if output is not None:
+        check_output_path(output, "-o", inputs=[path])
+    if png is not None:
+        check_output_path(png, "--png", inputs=[path], others=[("-o", output)])
+    if method != AUTO:
+        check_method_options(method, options or {})
+    elif options:
+        raise InputError(f"--option {', '.join(sorted(options))} belongs to one method: give --method too "
+                         "(auto picks miu2net or ks)")
+    opts = catalogue or CatalogueOptions()
+    check_number(opts.pixel_arcmin, "--pixel-arcmin", low=0.0, low_open=True, high=600.0, unit="arcmin")
+    if opts.size is not None:
+        check_number(opts.size, "--size", low=MIN_MAP_SIZE, unit="pixels")
+        check_map_size_memory(opts.size)
+    if opts.center is not None:
+        ra, dec = opts.center
+        check_number(ra, "--center RA", low=-180.0, high=360.0, unit="degrees")
+        check_number(dec, "--center Dec", low=-90.0, high=90.0, unit="degrees")
+    check_number(opts.shape_noise_sigma, "--shape-noise-sigma", low=0.0, high=1.0, low_open=True, high_open=True)
+    check_number(noise_realisations, "--noise-realisations", low=0)
+    if tile is not None:
+        check_number(tile, "--tile", low=MIN_MAP_SIZE, unit="pixels")
+        check_number(tile_overlap, "--tile-overlap", low=0, high=max(tile // 2 - 1, 0), unit="pixels")
+    else:
+        check_number(tile_overlap, "--tile-overlap", low=0, unit="pixels")
+
+
+def explain_auto_fallback(reason: str, shear: ShearMap) -> str:
+    """``auto``'s reason for not using the shipped network, with what would make the input fit it:
+    for a catalogue the ``--pixel-arcmin`` and ``--size`` to grid it at, for gridded shear the pixel
+    and map size it needs; an override (``allow_mismatch``) is not offered as the fix."""
+    import re
+
+    from miu2net.methods.miu2net import DEFAULT_MODEL
+    from miu2net.nn.checkpoint import load_model
+
+    reason = re.sub(r"\s*Pass allow_mismatch=True \(--option allow_mismatch=true\) to run it anyway\.?", "", reason)
+    trained = load_model(DEFAULT_MODEL)
+    ty, tx = trained.map_size
+    pixel, side = trained.pixel_arcmin, max(ty, tx)
+    fits_pixel = abs(shear.pixel_arcmin / pixel - 1.0) < 1e-3
+    fits_size = min(shear.shape) >= side
+    if fits_pixel and fits_size:
+        return reason.rstrip(". ") + " (no gridding option changes this)"
+    if "n_galaxies_in_map" in shear.meta:
+        wanted = [f"--pixel-arcmin {pixel:g}"] if not fits_pixel else []
+        wanted += [f"--size {side}"] if not fits_size or not fits_pixel else []
+        return f"{reason.rstrip('. ')}; to use it, grid the catalogue with {' '.join(wanted)} (or larger --size)"
+    hint = "" if "bins them" in reason else " (finer pixels: --method miu2net bins them)"
+    return f"{reason.rstrip('. ')}; to use it, give shear on {pixel:g}' pixels, at least {ty}x{tx} of them{hint}"
+
+
 def _provenance(catalogue: CatalogueOptions | None, n_noise: int, tile: int | None, overlap: int) -> dict:
     extra = {}
     if n_noise:

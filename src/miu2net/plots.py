@@ -62,6 +62,11 @@ def plot_kappa(
     _save_atomic(fig, path)
 
 
+def plot_reconstruction(kappa, path: str | Path, *, mask: np.ndarray | None = None, title: str = "") -> None:
+    """The figure of ``miu2net reconstruct --png``: see :func:`plot_kappa`."""
+    plot_kappa(kappa.kappa_e, path, pixel_arcmin=kappa.pixel_arcmin, kappa_b=kappa.kappa_b, snr=kappa.snr, title=title)
+
+
 def plot_comparison(maps: dict[str, np.ndarray], path: str | Path, *, pixel_arcmin: float, title: str = "") -> None:
     """Maps side by side on the colour scale of the first (the truth), e.g. truth, MIU2Net, KS."""
     names = list(maps)
