@@ -232,6 +232,8 @@ def project(
     from miu2net.io import write_kappa_planes
     from miu2net.sims.particles import project_kappa, read_particles
 
+    _check_project_request(particles_file, output, compare_png, z_lens=z_lens, z_source=z_source, npix=npix,
+                           box=box, particle_mass=particle_mass, hubble=hubble, n_gal=n_gal)
     axis_list = [a.strip().lower() for a in axes.split(",") if a.strip()]
     bad = [a for a in axis_list if a not in ("x", "y", "z")]
     if bad or not axis_list:
@@ -283,7 +285,15 @@ def evaluate(
     from miu2net.evaluate import evaluate as run_protocol
     from miu2net.evaluate import markdown_table, runnable_methods, write_report
     from miu2net.sims.dataset import SimDataset
+    from miu2net.validate import check_output_path
 
+    if not data.is_dir():
+        raise InputError(f"--data {data}: no such dataset (a Zarr folder written by `miu2net simulate`)")
+    check_output_path(out, "--out", inputs=[data], folder=True)
+    if n < 1:
+        raise InputError(f"--n must be >= 1 (test maps to evaluate); got {n}")
+    if split not in ("train", "val", "test"):
+        raise InputError(f"--split must be train, val or test; got {split!r}")
     dataset = SimDataset(data, split, fields=("kappa", "g1", "g2", "mask", "noise"))
     count = min(n, len(dataset))
     if count < 1:
@@ -309,6 +319,29 @@ def evaluate(
                                             "options": per_method})
     console.print(markdown_table(report), highlight=False, soft_wrap=True)
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False, soft_wrap=True)
+
+
+def _check_project_request(particles: Path, output: Path, compare_png: Path | None, *, z_lens: float,
+                           z_source: float, npix: int, box: float | None, particle_mass: float | None,
+                           hubble: float | None, n_gal: float) -> None:
+    """The paths and numbers of ``project``, checked before the particles are read (InputError)."""
+    from miu2net.validate import check_input_file, check_map_size_memory, check_number, check_output_path
+
+    check_input_file(particles, "particles")
+    check_output_path(output, "-o", inputs=[particles])
+    if compare_png is not None:
+        check_output_path(compare_png, "--compare-png", inputs=[particles], others=[("-o", output)])
+    check_number(z_lens, "--z-lens", low=0.0, low_open=True)
+    check_number(z_source, "--z-source", low=0.0, low_open=True)
+    if z_source <= z_lens:
+        raise InputError(f"--z-source ({z_source:g}) must be larger than --z-lens ({z_lens:g}): sources lie behind "
+                         "the lens")
+    check_number(npix, "--npix", low=8, unit="pixels")
+    check_map_size_memory(npix, flag="--npix")
+    check_number(box, "--box", low=0.0, low_open=True, unit="Mpc/h")
+    check_number(particle_mass, "--particle-mass", low=0.0, low_open=True)
+    check_number(hubble, "--hubble", low=0.0, high=2.0, low_open=True)
+    check_number(n_gal, "--n-gal", low=0.0, low_open=True, unit="per arcmin^2")
 
 
 def _register_commands() -> None:

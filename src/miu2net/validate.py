@@ -97,8 +97,8 @@ def check_output_path(path: Path, flag: str, *, inputs: Iterable[Path] = (), oth
         flag: the option named in the message (``-o``, ``--png`` ...).
         inputs: files the command reads; the output must differ from each.
         others: (flag, path) of the command's other outputs; each must differ from ``path``.
-        folder: the output is a folder (created if missing; an existing file is refused); otherwise
-            a file (an existing folder is refused).
+        folder: the output is a folder (created with its parents if missing; an existing file is
+            refused); otherwise a file, whose folder must exist (an existing folder is refused).
         suffix: the expected file suffix (e.g. ``.png``), refused otherwise.
     """
     path = Path(path)
@@ -119,7 +119,12 @@ def check_output_path(path: Path, flag: str, *, inputs: Iterable[Path] = (), oth
         if other is not None and _same_file(path, Path(other)):
             raise InputError(f"{flag} {path} is also {other_flag}: give each output its own name")
     parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
+    if folder:  # a new folder is made with its parents: the nearest existing ancestor must be a writable folder
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise InputError(f"{flag} {path}: {parent} is a file, so the folder cannot be made")
+    elif not parent.is_dir():
         raise InputError(f"{flag} {path}: the folder {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"{flag} {path}: the folder {parent} is not writable")
