@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -82,6 +83,10 @@ def _check_square(g1: np.ndarray, source: str) -> None:
         raise InputError(f"{source}: maps must be square (ny == nx); got {g1.shape[0]} x {g1.shape[1]}")
 
 
+#: astropy's warnings for a short or corrupted FITS file (it then reads what it can, silently).
+_DAMAGE = re.compile(r"truncated|Error validating header|corrupted", re.IGNORECASE)
+
+
 def _hdu_data(hdu, path: Path, name: str, notes: list[str]) -> np.ndarray:
     """An image HDU's data as float64; InputError (naming a truncated file) when it cannot be read."""
     try:
@@ -96,7 +101,7 @@ def _hdu_data(hdu, path: Path, name: str, notes: list[str]) -> np.ndarray:
 
 
 def _read_fits_shear(path: Path) -> ShearMap:
-    with warnings.catch_warnings(record=True) as caught:  # astropy warns of a truncated file: said in our error
+    with warnings.catch_warnings(record=True) as caught:  # astropy's warnings of a damaged file become our error
         warnings.simplefilter("always")
         try:
             hdul = fits.open(path, memmap=False)
@@ -113,6 +118,9 @@ def _read_fits_shear(path: Path) -> ShearMap:
             header_g1, primary = names["G1"].header, hdul[0].header
             wcs = _celestial_wcs(header_g1) or _celestial_wcs(primary)
             pixscale = header_g1.get("PIXSCALE", primary.get("PIXSCALE"))
+        damaged = [str(w.message).split("\n")[0] for w in caught if _DAMAGE.search(str(w.message))]
+    if damaged:  # astropy reads what it can of a short file (even dropping an HDU): refuse it
+        raise InputError(f"{path}: the file is truncated or damaged ({damaged[0]}); write or download it again")
     return _build_shear(maps, pixscale, wcs, str(path))
 
 

@@ -54,8 +54,10 @@ def is_gridded(path: Path) -> bool:
         return True
     if str(path).lower().endswith(FITS_SUFFIXES):
         try:
-            with fits.open(path, memmap=False) as hdul:
-                return any(h.name.upper() == "G1" for h in hdul)
+            with warnings.catch_warnings():  # a damaged file is reported by the reader, in one line
+                warnings.simplefilter("ignore")
+                with fits.open(path, memmap=False) as hdul:
+                    return any(h.name.upper() == "G1" for h in hdul)
         except Exception as exc:
             raise InputError(f"{path}: not a readable FITS file ({exc})") from None
     return False
