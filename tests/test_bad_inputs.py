@@ -165,7 +165,7 @@ CASES = [
     # project
     ("project -o onto the particles", "project {particles} --z-lens 0.3 --z-source 1 -o {particles}",
      "would destroy the input"),
-    ("project z_source < z_lens", "project {particles} --z-lens 0.5 --z-source 0.2 -o {out}/k.fits", "must be larger"),
+    ("project z_source < z_lens", "project {particles} --z-lens 0.5 --z-source 0.2 -o {out}/k.fits", "z_lens < z_source"),
     ("project --z-lens nan", "project {particles} --z-lens nan --z-source 1 -o {out}/k.fits", "--z-lens must be a finite"),
     ("project --npix 100000", "project {particles} --z-lens 0.3 --z-source 1 --npix 100000 -o {out}/k.fits",
      "GB of memory"),
@@ -341,3 +341,53 @@ def test_models_list_keeps_names_whole_at_80_columns():
     assert "…" not in result.output
     for name in ("miu2net-csst-quick", "deepmass-csst-quick", "u2net_small", "u2net_full", "deepmass"):
         assert name in result.output, f"{name} cut:\n{result.output}"
+
+
+# ---- the reconstruct figure ----------------------------------------------------------------------------------
+
+
+def test_figure_snr_is_over_the_noise_only_sigma():
+    """A peak whose total error is largest at the peak (as a network's is) must still be the S/N maximum."""
+    from miu2net.plots import detection_snr
+
+    y, x = np.mgrid[:32, :32]
+    peak = 0.3 * np.exp(-((x - 16) ** 2 + (y - 16) ** 2) / 8.0)
+    sigma_noise = np.full((32, 32), 0.02)
+    snr = detection_snr(peak, sigma_noise)
+    assert np.unravel_index(np.argmax(snr), snr.shape) == (16, 16) and snr[16, 16] == pytest.approx(15.0)
+    assert detection_snr(peak, None) is None
+
+
+def test_figure_has_radec_axes_labelled_colour_bars_and_marks_no_data(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from miu2net.io import default_wcs
+    from miu2net.maps import KappaMap
+    from miu2net import plots
+
+    rng = np.random.default_rng(0)
+    kappa = KappaMap(kappa_e=0.02 * rng.standard_normal((48, 48)), kappa_b=0.02 * rng.standard_normal((48, 48)),
+                     pixel_arcmin=0.82, sigma=np.full((48, 48), 0.03), sigma_noise=np.full((48, 48), 0.02),
+                     wcs=default_wcs((48, 48), 0.82, center_deg=(150.0, 2.0)))
+    mask = np.ones((48, 48))
+    mask[:, :10] = 0
+    figures = []
+    real_save = plots._save_atomic
+    plots._save_atomic = lambda fig, path, dpi=120: (figures.append(fig), real_save(fig, path, dpi))
+    try:
+        plots.plot_reconstruction(kappa, tmp_path / "k.png", mask=mask, title="test")
+    finally:
+        plots._save_atomic = real_save
+    assert (tmp_path / "k.png").stat().st_size > 10_000
+    fig = figures[0]
+    maps = [ax for ax in fig.axes if hasattr(ax, "coords")]
+    assert len(maps) == 4, "four map panels with WCS (RA/Dec) axes"
+    assert {ax.coords[0].get_axislabel() for ax in maps} == {"RA"}
+    bars = [ax for ax in fig.axes if not hasattr(ax, "coords")]
+    labels = [ax.get_ylabel() for ax in bars]
+    assert len(bars) == 4 and all(labels), f"every colour bar labelled: {labels}"
+    hatched = [any(any(getattr(c, "hatches", None) or [None]) or c.get_hatch() for c in ax.collections) for ax in maps]
+    assert all(hatched), f"unobserved pixels hatched in every panel: {hatched}"
+    e_norm, b_norm = (ax.images[0].norm for ax in maps[:2])
+    assert (e_norm.vmin, e_norm.vmax) == (b_norm.vmin, b_norm.vmax) and e_norm.vmin == -e_norm.vmax
+    plt.close(fig)

@@ -334,8 +334,8 @@ def _check_project_request(particles: Path, output: Path, compare_png: Path | No
     check_number(z_lens, "--z-lens", low=0.0, low_open=True)
     check_number(z_source, "--z-source", low=0.0, low_open=True)
     if z_source <= z_lens:
-        raise InputError(f"--z-source ({z_source:g}) must be larger than --z-lens ({z_lens:g}): sources lie behind "
-                         "the lens")
+        raise InputError(f"--z-lens {z_lens:g} and --z-source {z_source:g}: need z_lens < z_source (the sources lie "
+                         "behind the lens)")
     check_number(npix, "--npix", low=8, unit="pixels")
     check_map_size_memory(npix, flag="--npix")
     check_number(box, "--box", low=0.0, low_open=True, unit="Mpc/h")
