@@ -145,7 +145,7 @@ CASES = [
     ("input is a folder", "reconstruct {folder} -o {out}/k.fits", "is a directory"),
     ("truncated FITS", "reconstruct {truncated} -o {out}/k.fits --method ks", "truncated"),
     # reconstruct: catalogues
-    ("--size 100000", "reconstruct {cat} -o {out}/k.fits --size 100000", "GB of memory"),
+    ("--size 100000", "reconstruct {cat} -o {out}/k.fits --size 100000", "TB of memory"),
     ("--size 20000", "reconstruct {cat} -o {out}/k.fits --size 20000", "GB of memory"),
     ("--size 4", "reconstruct {cat} -o {out}/k.fits --size 4", "--size must lie"),
     ("--pixel-arcmin nan", "reconstruct {cat} -o {out}/k.fits --pixel-arcmin nan", "--pixel-arcmin must be a finite"),
@@ -168,7 +168,7 @@ CASES = [
     ("project z_source < z_lens", "project {particles} --z-lens 0.5 --z-source 0.2 -o {out}/k.fits", "z_lens < z_source"),
     ("project --z-lens nan", "project {particles} --z-lens nan --z-source 1 -o {out}/k.fits", "--z-lens must be a finite"),
     ("project --npix 100000", "project {particles} --z-lens 0.3 --z-source 1 --npix 100000 -o {out}/k.fits",
-     "GB of memory"),
+     "TB of memory"),
     ("project --compare-png into a missing folder",
      "project {particles} --z-lens 0.3 --z-source 1 -o {out}/k.fits --compare-png {out}/no/c.png", "does not exist"),
     ("project missing particles", "project {out}/none.npz --z-lens 0.3 --z-source 1 -o {out}/k.fits", "no such file"),
@@ -361,9 +361,9 @@ def test_figure_snr_is_over_the_noise_only_sigma():
 def test_figure_has_radec_axes_labelled_colour_bars_and_marks_no_data(tmp_path):
     import matplotlib.pyplot as plt
 
+    from miu2net import plots
     from miu2net.io import default_wcs
     from miu2net.maps import KappaMap
-    from miu2net import plots
 
     rng = np.random.default_rng(0)
     kappa = KappaMap(kappa_e=0.02 * rng.standard_normal((48, 48)), kappa_b=0.02 * rng.standard_normal((48, 48)),

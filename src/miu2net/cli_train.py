@@ -83,7 +83,7 @@ def train_command(
 ) -> None:
     """Train MIU2Net (or the DeepMass baseline) on a simulated data set; export the best model."""
     from miu2net.nn.config import TrainConfig
-    from miu2net.validate import check_input_file, check_number, check_output_path
+    from miu2net.validate import check_number, check_output_path
 
     if out is not None:
         check_output_path(out, "--out", inputs=[p for p in (data, config, sim_config) if p is not None], folder=True)

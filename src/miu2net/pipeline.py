@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 import inspect
 from pathlib import Path
 
+import numpy as np
 from astropy.io import fits
 
 from miu2net.errors import DataConsistencyWarning, InputError
@@ -110,10 +111,17 @@ def reconstruct_file(
 
     Returns:
         (KappaMap, ShearMap): the result (provenance in ``meta``) and the gridded input it came from.
+
+    Raises:
+        InputError: before any work, for a missing input, an unknown method, option values of the wrong
+            type or out of range, or gridding options out of range (:func:`validate_reconstruct_request`);
+            later, for unreadable or inconsistent data.
     """
     from miu2net.survey.noise import catalogue_noise_shear, gridded_noise_shear, noise_sigma
     from miu2net.survey.tiling import reconstruct_tiled
 
+    validate_reconstruct_request(Path(path), method=method, options=options, catalogue=catalogue,
+                                 noise_realisations=noise_realisations, tile=tile, tile_overlap=tile_overlap)
     shear, binning = load_shear(path, catalogue)
     options = dict(options or {})
     auto = None
@@ -234,6 +242,8 @@ def check_method_options(method: str, options: dict) -> None:
         if value is None and "None" in kind:
             continue
         if "Callable" in kind or "tuple" in kind or "ndarray" in kind:
+            if callable(value) or isinstance(value, (tuple, np.ndarray)):
+                continue  # given from Python
             raise InputError(f"{flag} takes an array or a function: use the Python API "
                              "(miu2net.methods.reconstruct), not --option")
         if kind.startswith("bool"):

@@ -153,7 +153,7 @@ def plot_reconstruction(kappa, path: str | Path, *, mask: np.ndarray | None = No
                          else (kappa.sigma_noise, "noise-only error σ_noise"))
     panels = [
         (f"$\\kappa_E$ ({smoothing})", kappa_e, "RdBu_r", norm, "$\\kappa_E$ (dimensionless)"),
-        (f"$\\kappa_B$ (same smoothing and scale)", kappa_b, "RdBu_r", norm, "$\\kappa_B$ (dimensionless)"),
+        ("$\\kappa_B$ (same smoothing and scale)", kappa_b, "RdBu_r", norm, "$\\kappa_B$ (dimensionless)"),
         ("detection S/N = $\\kappa_E / \\sigma_{\\rm noise}$", snr, "RdBu_r", _snr_norm(snr, observed),
          "S/N (σ_noise from rotated ellipticities)"),
         (error_name, error, "viridis", None, "σ (κ units, dimensionless)"),

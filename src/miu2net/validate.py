@@ -38,7 +38,7 @@ def physical_memory_bytes() -> int:
 
 
 def _gigabytes(n_bytes: float) -> str:
-    return f"{n_bytes / 1e9:.3g} GB"
+    return f"{n_bytes / 1e12:.3g} TB" if n_bytes >= 1e12 else f"{n_bytes / 1e9:.3g} GB"
 
 
 def check_map_size_memory(size: int, *, flag: str = "--size", memory_bytes: int | None = None) -> None:
@@ -65,9 +65,9 @@ def check_number(value: float | int | None, flag: str, *, low: float | None = No
     """Refuse a non-finite ``value`` or one outside [low, high] (``*_open``: bound excluded). None passes."""
     if value is None:
         return
-    unit = f" {unit}" if unit else ""
     if not math.isfinite(value):
-        raise InputError(f"{flag} must be a finite number{unit}; got {value}")
+        raise InputError(f"{flag} must be a finite number{f' ({unit})' if unit else ''}; got {value}")
+    unit = f" {unit}" if unit else ""
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
