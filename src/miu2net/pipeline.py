@@ -304,7 +304,7 @@ def validate_reconstruct_request(
     check_number(noise_realisations, "--noise-realisations", low=0)
     if tile is not None:
         check_number(tile, "--tile", low=MIN_MAP_SIZE, unit="pixels")
-        check_number(tile_overlap, "--tile-overlap", low=0, high=max(tile // 2 - 1, 0), unit="pixels")
+        check_number(tile_overlap, "--tile-overlap", low=0, high=tile - 1, unit="pixels (less than --tile)")
     else:
         check_number(tile_overlap, "--tile-overlap", low=0, unit="pixels")
 
