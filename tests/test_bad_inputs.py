@@ -180,7 +180,7 @@ CASES = [
     ("simulate unknown preset", "simulate --out {out}/s.zarr --preset nosuch", "unknown preset"),
     ("simulate --kappa-pixel-arcmin nan", "simulate --out {out}/s.zarr --kappa-from {folder} --kappa-pixel-arcmin nan",
      "--kappa-pixel-arcmin must be a finite"),
-    ("simulate missing --config", "simulate --out {out}/s.zarr --config {out}/none.yaml", "no such file"),
+    ("simulate missing --config", "simulate --out {out}/s.zarr --config {out}/none.yaml", "no such configuration file"),
     # evaluate
     ("evaluate --out onto a file", "evaluate --data {store} --out {file}", "is an existing file"),
     ("evaluate missing --data", "evaluate --data {out}/none.zarr --out {out}/report", "no such dataset"),

@@ -37,11 +37,11 @@ def _build_config(preset_name: str, config_file: Path | None, n: int | None, n_t
 def _check_simulate_request(out: Path, config: Path | None, kappa_from: Path | None,
                             kappa_pixel_arcmin: float | None, batch_size: int, workers: int | None) -> None:
     """The paths and numbers of ``simulate``, checked before the configuration is built (InputError)."""
-    from miu2net.validate import check_input_file, check_number, check_output_path
+    from miu2net.validate import check_number, check_output_path
 
     check_output_path(out, "--out", inputs=[p for p in (config, kappa_from) if p is not None], folder=True)
-    if config is not None:
-        check_input_file(config, "--config")
+    if config is not None and not config.is_file():
+        raise InputError(f"--config {config}: no such configuration file")
     if kappa_from is not None and not kappa_from.is_dir():
         raise InputError(f"--kappa-from {kappa_from}: no such directory")
     check_number(kappa_pixel_arcmin, "--kappa-pixel-arcmin", low=0.0, low_open=True, unit="arcmin")
