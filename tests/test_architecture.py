@@ -46,3 +46,16 @@ def test_an_upward_import_breaks_the_contract(tmp_path, module, upward):
     result = _lint(tmp_path)
     assert result.returncode != 0, f"{module} importing upward was not caught:\n{result.stdout[-2000:]}"
     assert "BROKEN" in result.stdout
+
+
+def test_every_module_has_a_place_in_the_house():
+    """A new top-level module or package must be placed in the layers, or the contract would not see it."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    layers = next(c for c in config if c["type"] == "layers")["layers"]
+    placed = {name.strip() for layer in layers for name in layer.replace("|", ":").split(":")}
+    here = {f"miu2net.{p.stem}" for p in SRC.iterdir()
+            if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists())}
+    missing = sorted(here - placed - {"miu2net.models"})
+    assert not missing, f"place these in [tool.importlinter] layers: {missing}"

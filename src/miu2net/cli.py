@@ -56,6 +56,7 @@ def parse_options(pairs: list[str]) -> dict:
 
 
 def _parse_center(text: str | None) -> tuple[float, float] | None:
+    """``"RA,DEC"`` (degrees) to a tuple; ranges are checked by the pipeline's validation."""
     if text is None:
         return None
     try:
@@ -69,8 +70,8 @@ def _parse_center(text: str | None) -> tuple[float, float] | None:
 @user_errors
 def reconstruct(
     shear_file: Annotated[Path, typer.Argument(
-        help="Gridded shear (FITS with G1, G2, [MASK], [NOISE]; or .npz) or a galaxy catalogue "
-             "(FITS table, CSV, Parquet with ra, dec, e1, e2, [weight, m, c1, c2]).")],
+        help="Gridded shear (FITS with G1, G2, \\[MASK], \\[NOISE]; or .npz) or a galaxy catalogue "
+             "(FITS table, CSV, Parquet with ra, dec, e1, e2, \\[weight, m, c1, c2]).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output convergence FITS.")],
     method: Annotated[str, typer.Option(help="Reconstruction method: auto (the shipped MIU2Net when the input matches its configuration, else ks), miu2net, deepmass, ks, wiener, ksplus, sparse, mcalens.")] = "auto",
     png: Annotated[Optional[Path], typer.Option(help="Also write a PNG figure here.")] = None,
@@ -80,45 +81,47 @@ def reconstruct(
     option: Annotated[
         Optional[list[str]], typer.Option("--option", help="Method option KEY=VALUE (repeatable).")
     ] = None,
-    pixel_arcmin: Annotated[Optional[float], typer.Option(help="Catalogue: pixel side in arcmin [0.82].")] = None,
-    center: Annotated[Optional[str], typer.Option(help="Catalogue: map centre RA,DEC in degrees [footprint centre].")] = None,
-    size: Annotated[Optional[int], typer.Option(help="Catalogue: map side in pixels [fit the footprint].")] = None,
+    pixel_arcmin: Annotated[Optional[float], typer.Option(help="Catalogue: pixel side in arcmin \\[0.82].")] = None,
+    center: Annotated[Optional[str], typer.Option(help="Catalogue: map centre RA,DEC in degrees \\[footprint centre].")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Catalogue: map side in pixels \\[fit the footprint].")] = None,
     noise_realisations: Annotated[int, typer.Option(
         help="Randomly rotated noise realisations for SIGMA_NOISE and SNR (0: none).")] = 0,
-    ra_col: Annotated[Optional[str], typer.Option(help="Catalogue column of RA [ra].")] = None,
-    dec_col: Annotated[Optional[str], typer.Option(help="Catalogue column of Dec [dec].")] = None,
-    e1_col: Annotated[Optional[str], typer.Option(help="Catalogue column of e1 [e1].")] = None,
-    e2_col: Annotated[Optional[str], typer.Option(help="Catalogue column of e2 [e2].")] = None,
-    weight_col: Annotated[Optional[str], typer.Option(help="Catalogue column of weights [weight, if present].")] = None,
-    m_col: Annotated[Optional[str], typer.Option(help="Multiplicative bias column [m, if present].")] = None,
-    c1_col: Annotated[Optional[str], typer.Option(help="Additive bias column for e1 [c1, if present].")] = None,
-    c2_col: Annotated[Optional[str], typer.Option(help="Additive bias column for e2 [c2, if present].")] = None,
+    ra_col: Annotated[Optional[str], typer.Option(help="Catalogue column of RA \\[ra].")] = None,
+    dec_col: Annotated[Optional[str], typer.Option(help="Catalogue column of Dec \\[dec].")] = None,
+    e1_col: Annotated[Optional[str], typer.Option(help="Catalogue column of e1 \\[e1].")] = None,
+    e2_col: Annotated[Optional[str], typer.Option(help="Catalogue column of e2 \\[e2].")] = None,
+    weight_col: Annotated[Optional[str], typer.Option(help="Catalogue column of weights \\[weight, if present].")] = None,
+    m_col: Annotated[Optional[str], typer.Option(help="Multiplicative bias column \\[m, if present].")] = None,
+    c1_col: Annotated[Optional[str], typer.Option(help="Additive bias column for e1 \\[c1, if present].")] = None,
+    c2_col: Annotated[Optional[str], typer.Option(help="Additive bias column for e2 \\[c2, if present].")] = None,
     flip_e1: Annotated[bool, typer.Option(help="Negate e1 on reading (survey sign convention).")] = False,
     flip_e2: Annotated[bool, typer.Option(help="Negate e2 on reading (survey sign convention).")] = False,
     cut: Annotated[Optional[list[str]], typer.Option(help="Catalogue cut 'COLUMN OP NUMBER' (repeatable).")] = None,
     shape_noise_sigma: Annotated[Optional[float], typer.Option(
-        help="Total intrinsic ellipticity rms for the noise map [measured from the catalogue].")] = None,
+        help="Total intrinsic ellipticity rms for the noise map \\[measured from the catalogue].")] = None,
     tile: Annotated[Optional[int], typer.Option(help="Wide fields: reconstruct in tiles of this many pixels.")] = None,
     tile_overlap: Annotated[int, typer.Option(help="Overlap of neighbouring tiles, pixels.")] = 32,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address for the tiles.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the noise realisations.")] = 0,
     coverage: Annotated[Optional[float], typer.Option(
-        help="Calibrated miu2net models: probability content of KAPPA_E ± SIGMA [0.68].")] = None,
+        help="Calibrated miu2net models: probability content of KAPPA_E ± SIGMA \\[0.68].")] = None,
 ) -> None:
     """Reconstruct a convergence map from gridded shear or a catalogue; write FITS (and PNG)."""
     from rich.progress import Progress
 
-    from miu2net.io import write_kappa_map
-    from miu2net.pipeline import CatalogueOptions, reconstruct_file
+    from miu2net.pipeline import CatalogueOptions, reconstruct_file, validate_reconstruct_request
+    from miu2net.validate import check_number
 
     options = parse_options(option or [])
     if smooth is not None:
         if method != "ks":
             raise InputError("--smooth applies to --method ks; other methods take their own --option")
+        check_number(smooth, "--smooth", low=0.0, unit="arcmin (Gaussian standard deviation; 0 for none)")
         options["smooth_arcmin"] = smooth
     if coverage is not None:
         if method not in ("auto", "miu2net", "deepmass"):
             raise InputError("--coverage applies to a calibrated network (--method miu2net)")
+        check_number(coverage, "--coverage", low=0.0, high=1.0, low_open=True, high_open=True)
         options["coverage"] = coverage
     columns = {"ra": ra_col, "dec": dec_col, "e1": e1_col, "e2": e2_col, "weight": weight_col,
                "m": m_col, "c1": c1_col, "c2": c2_col}
@@ -126,6 +129,9 @@ def reconstruct(
         columns={k: v for k, v in columns.items() if v}, flip_e1=flip_e1, flip_e2=flip_e2, cuts=list(cut or []),
         pixel_arcmin=pixel_arcmin, size=size, center=_parse_center(center), shape_noise_sigma=shape_noise_sigma,
     )
+    validate_reconstruct_request(shear_file, output=output, png=png, method=method, options=options,
+                                 catalogue=catalogue, noise_realisations=noise_realisations, tile=tile,
+                                 tile_overlap=tile_overlap)
     with Progress(console=console, transient=True, disable=noise_realisations == 0) as bar:
         task = bar.add_task("noise realisations", total=noise_realisations or 1)
         kappa, shear = reconstruct_file(
@@ -133,38 +139,71 @@ def reconstruct(
             tile=tile, tile_overlap=tile_overlap, scheduler=scheduler, seed=seed,
             progress=lambda done: bar.update(task, completed=done),
         )
+    _write_outputs(kappa, shear, output, png, title=shear_file.name)
+    for line in _reconstruct_report(kappa, shear, output, png, method):
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def _write_outputs(kappa, shear, output: Path, png: Path | None, *, title: str) -> None:
+    """Write the FITS and, when asked, the PNG; if the figure fails, the FITS just written is removed."""
+    from miu2net.io import write_kappa_map
+
+    existed = output.exists()
     write_kappa_map(kappa, output)
+    if png is None:
+        return
+    from miu2net.plots import plot_reconstruction
+
+    try:
+        plot_reconstruction(kappa, png, mask=shear.mask, title=f"{kappa.meta.get('method', '')}: {title}")
+    except BaseException:
+        if not existed:
+            output.unlink(missing_ok=True)
+        raise
+
+
+def _reconstruct_report(kappa, shear, output: Path, png: Path | None, method: str) -> list[str]:
+    """What ``reconstruct`` did, as lines for the console: auto's choice, binning, counts, CHI2DOF."""
+    from miu2net.pipeline import explain_auto_fallback
+
+    lines = []
     auto = kappa.meta.get("auto")
     if auto is not None:
         if auto["chosen"] == "miu2net":
-            console.print(f"method auto: the input fits the shipped model, so used miu2net with model {auto['model']}",
-                          highlight=False, soft_wrap=True)
+            lines.append(f"method auto: the input fits the shipped model, so used miu2net with model {auto['model']}")
         else:
-            console.print(f"method auto: used {auto['chosen']}, since the shipped model does not fit this input "
-                          f"({auto['reason']})", highlight=False, soft_wrap=True)
+            lines.append(f"method auto: used {auto['chosen']}, since the shipped model does not fit this input "
+                         f"({explain_auto_fallback(auto['reason'], shear)})")
     binned = kappa.meta.get("binned")
     if binned:
-        console.print(f"binned the {binned['from_pixel_arcmin']:g}' input {binned['factor']}x{binned['factor']} "
-                      f"to the model's {binned['to_pixel_arcmin']:g}' pixels"
-                      + (f" (cropped {binned['cropped'][0]} row(s), {binned['cropped'][1]} column(s))"
-                         if any(binned["cropped"]) else ""), highlight=False, soft_wrap=True)
+        lines.append(f"binned the {binned['from_pixel_arcmin']:g}' input {binned['factor']}x{binned['factor']} "
+                     f"to the model's {binned['to_pixel_arcmin']:g}' pixels"
+                     + (f" (cropped {binned['cropped'][0]} row(s), {binned['cropped'][1]} column(s))"
+                        if any(binned["cropped"]) else ""))
     used = kappa.meta.get("method", method)
     model = kappa.meta.get("model")
     message = (f"wrote {output} (method {used}" + (f", model {model}" if model and model != "none" else "")
                + f", {kappa.shape[0]}x{kappa.shape[1]} at {kappa.pixel_arcmin:g}')")
     if "n_galaxies_in_map" in shear.meta:
-        message += f" from {shear.meta['n_galaxies_in_map']} galaxies"
-        if shear.meta.get("n_dropped_nonfinite"):
-            message += f" ({shear.meta['n_dropped_nonfinite']} rows with NaN/inf dropped)"
+        message += f" from {shear.meta['n_galaxies_in_map']} galaxies" + _catalogue_notes(shear.meta)
     if "chi2dof" in kappa.meta:
         message += f", CHI2DOF = {kappa.meta['chi2dof']:.3f}"
     if png is not None:
-        from miu2net.plots import plot_kappa
-
-        plot_kappa(kappa.kappa_e, png, pixel_arcmin=kappa.pixel_arcmin, kappa_b=kappa.kappa_b, snr=kappa.snr,
-                   title=f"{used}: {shear_file.name}")
         message += f"; figure {png}"
-    console.print(message, highlight=False, soft_wrap=True)
+    lines.append(message)
+    return lines
+
+
+def _catalogue_notes(meta: dict) -> str:
+    """The catalogue rows dropped or changed on reading, e.g. `` (3 rows with NaN/inf dropped)``."""
+    notes = []
+    if meta.get("n_dropped_nonfinite"):
+        notes.append(f"{meta['n_dropped_nonfinite']} rows with NaN/inf dropped")
+    for reason, count in (meta.get("n_dropped_invalid") or {}).items():
+        notes.append(f"{count} rows with {reason} dropped")
+    if meta.get("n_ra_wrapped"):
+        notes.append(f"{meta['n_ra_wrapped']} negative RAs read as RA + 360")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 @app.command()
@@ -175,7 +214,7 @@ def project(
     z_source: Annotated[float, typer.Option(help="Redshift of the sources.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output FITS with one KAPPA_<AXIS> HDU per axis.")],
     axes: Annotated[str, typer.Option(help="Lines of sight, comma-separated from x, y, z.")] = "x,y,z",
-    box: Annotated[Optional[float], typer.Option(help="Side of the projected region, comoving Mpc/h [file box or extent].")] = None,
+    box: Annotated[Optional[float], typer.Option(help="Side of the projected region, comoving Mpc/h \\[file box or extent].")] = None,
     origin: Annotated[Optional[str], typer.Option(help="Lower corner X,Y,Z of the region, Mpc/h.")] = None,
     npix: Annotated[int, typer.Option(help="Map side in pixels.")] = 256,
     length_unit: Annotated[str, typer.Option(help="auto, Mpc/h, kpc/h, Mpc, kpc.")] = "auto",
@@ -193,6 +232,8 @@ def project(
     from miu2net.io import write_kappa_planes
     from miu2net.sims.particles import project_kappa, read_particles
 
+    _check_project_request(particles_file, output, compare_png, z_lens=z_lens, z_source=z_source, npix=npix,
+                           box=box, particle_mass=particle_mass, hubble=hubble, n_gal=n_gal)
     axis_list = [a.strip().lower() for a in axes.split(",") if a.strip()]
     bad = [a for a in axis_list if a not in ("x", "y", "z")]
     if bad or not axis_list:
@@ -244,7 +285,15 @@ def evaluate(
     from miu2net.evaluate import evaluate as run_protocol
     from miu2net.evaluate import markdown_table, runnable_methods, write_report
     from miu2net.sims.dataset import SimDataset
+    from miu2net.validate import check_output_path
 
+    if not data.is_dir():
+        raise InputError(f"--data {data}: no such dataset (a Zarr folder written by `miu2net simulate`)")
+    check_output_path(out, "--out", inputs=[data], folder=True)
+    if n < 1:
+        raise InputError(f"--n must be >= 1 (test maps to evaluate); got {n}")
+    if split not in ("train", "val", "test"):
+        raise InputError(f"--split must be train, val or test; got {split!r}")
     dataset = SimDataset(data, split, fields=("kappa", "g1", "g2", "mask", "noise"))
     count = min(n, len(dataset))
     if count < 1:
@@ -270,6 +319,29 @@ def evaluate(
                                             "options": per_method})
     console.print(markdown_table(report), highlight=False, soft_wrap=True)
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False, soft_wrap=True)
+
+
+def _check_project_request(particles: Path, output: Path, compare_png: Path | None, *, z_lens: float,
+                           z_source: float, npix: int, box: float | None, particle_mass: float | None,
+                           hubble: float | None, n_gal: float) -> None:
+    """The paths and numbers of ``project``, checked before the particles are read (InputError)."""
+    from miu2net.validate import check_input_file, check_map_size_memory, check_number, check_output_path
+
+    check_input_file(particles, "particles")
+    check_output_path(output, "-o", inputs=[particles])
+    if compare_png is not None:
+        check_output_path(compare_png, "--compare-png", inputs=[particles], others=[("-o", output)])
+    check_number(z_lens, "--z-lens", low=0.0, low_open=True)
+    check_number(z_source, "--z-source", low=0.0, low_open=True)
+    if z_source <= z_lens:
+        raise InputError(f"--z-lens {z_lens:g} and --z-source {z_source:g}: need z_lens < z_source (the sources lie "
+                         "behind the lens)")
+    check_number(npix, "--npix", low=8, unit="pixels")
+    check_map_size_memory(npix, flag="--npix")
+    check_number(box, "--box", low=0.0, low_open=True, unit="Mpc/h")
+    check_number(particle_mass, "--particle-mass", low=0.0, low_open=True)
+    check_number(hubble, "--hubble", low=0.0, high=2.0, low_open=True)
+    check_number(n_gal, "--n-gal", low=0.0, low_open=True, unit="per arcmin^2")
 
 
 def _register_commands() -> None:

@@ -23,12 +23,32 @@ def _build_config(preset_name: str, config_file: Path | None, n: int | None, n_t
         raise InputError(f"unknown preset {preset_name!r}; choose one of: {', '.join(PRESETS)}")
     config = load_config(config_file, default_preset=preset_name) if config_file is not None else preset(preset_name)
     overrides = {k: v for k, v in (("n_samples", n), ("n_test", n_test), ("seed", seed)) if v is not None}
+    for flag, value in (("--n", n), ("--n-test", n_test)):
+        if value is not None and value < 0:
+            raise InputError(f"{flag} must be >= 0; got {value}")
     if overrides:
         try:
             config = config.updated(sim=overrides)
         except ValueError as exc:
             raise InputError(f"invalid option: {exc}") from None
     return config
+
+
+def _check_simulate_request(out: Path, config: Path | None, kappa_from: Path | None,
+                            kappa_pixel_arcmin: float | None, batch_size: int, workers: int | None) -> None:
+    """The paths and numbers of ``simulate``, checked before the configuration is built (InputError)."""
+    from miu2net.validate import check_number, check_output_path
+
+    check_output_path(out, "--out", inputs=[p for p in (config, kappa_from) if p is not None], folder=True)
+    if config is not None and not config.is_file():
+        raise InputError(f"--config {config}: no such configuration file")
+    if kappa_from is not None and not kappa_from.is_dir():
+        raise InputError(f"--kappa-from {kappa_from}: no such directory")
+    check_number(kappa_pixel_arcmin, "--kappa-pixel-arcmin", low=0.0, low_open=True, unit="arcmin")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1; got {batch_size}")
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be >= 1; got {workers}")
 
 
 def simulate_command(
@@ -49,11 +69,11 @@ def simulate_command(
 
     from miu2net.sims.dataset import create_dataset
 
-    if kappa_from is not None and not kappa_from.is_dir():
-        raise InputError(f"--kappa-from {kappa_from}: no such directory")
-    if batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1; got {batch_size}")
+    _check_simulate_request(out, config, kappa_from, kappa_pixel_arcmin, batch_size, workers)
     cfg = _build_config(preset, config, n, n_test, seed)
+    if kappa_from is None and cfg.sim.n_samples + cfg.sim.n_test == 0:
+        raise InputError("--n 0 and --n-test 0 would write an empty store: give --n (training + validation) "
+                         "and/or --n-test at least 1")
     console = Console(stderr=True)
     s = cfg.survey
     console.print(
@@ -82,10 +102,13 @@ def show_command(
     from miu2net.plots import plot_sample
     from miu2net.sims.dataset import SimDataset
 
-    if not store.exists():
-        raise InputError(f"{store}: no such dataset")
-    if output.parent and not output.parent.exists():
-        raise InputError(f"{output}: output folder {output.parent} does not exist")
+    from miu2net.validate import check_output_path
+
+    if not store.is_dir():
+        raise InputError(f"{store}: no such dataset (a Zarr folder written by `miu2net simulate`)")
+    if split not in ("train", "val", "test"):
+        raise InputError(f"--split must be train, val or test; got {split!r}")
+    check_output_path(output, "-o", inputs=[store])
     data = SimDataset(store, split, require_complete=False)
     if not -len(data) <= index < len(data):
         raise InputError(f"--index {index} is out of range: split {split} holds {len(data)} samples")

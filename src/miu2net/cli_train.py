@@ -28,7 +28,7 @@ def _read_config_file(path: Path) -> dict:
     """The ``train`` section (or the whole mapping) of a YAML or TOML file."""
     from miu2net.config import read_config_file
 
-    data = read_config_file(path)
+    data = read_config_file(path, yaml_fallback=True)
     return dict(data.get("train", data))
 
 
@@ -70,7 +70,16 @@ def train_command(
 ) -> None:
     """Train MIU2Net (or the DeepMass baseline) on a simulated data set; export the best model."""
     from miu2net.config import TrainConfig
+    from miu2net.validate import check_number, check_output_path
 
+    if out is not None:
+        check_output_path(out, "--out", inputs=[p for p in (data, config, sim_config) if p is not None], folder=True)
+    for flag, path in (("--data", data), ("--config", config), ("--sim-config", sim_config)):
+        if path is not None and not path.exists():
+            raise InputError(f"{flag} {path}: no such file or folder")
+    for flag, value in (("--lr", lr), ("--weight-decay", weight_decay), ("--freq-weight", freq_weight),
+                        ("--ell-max", ell_max), ("--max-time-minutes", max_time_minutes)):
+        check_number(value, flag, low=0.0, low_open=flag in ("--lr", "--ell-max", "--max-time-minutes"))
     options = _read_config_file(config) if config is not None else {}
     loss = dict(options.pop("loss", {}) or {})
     flags = {"data": data, "out": out, "arch": arch, "epochs": epochs, "batch_size": batch_size, "lr": lr,
@@ -127,6 +136,8 @@ def _parse_range(text: str, flag: str) -> tuple[float, float]:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
         raise InputError(f"{flag} expects MIN,MAX (e.g. 5,100); got {text!r}") from None
+    if not (0 < lo <= hi < float("inf")):
+        raise InputError(f"{flag} expects finite MIN,MAX with 0 < MIN <= MAX; got {text!r}")
     return lo, hi
 
 
@@ -172,9 +183,19 @@ def calibration_samples(model_config: dict, *, data: Path | None, split: str, st
     return dataset, {"kind": "store", "path": str(data), "split": split, "fingerprint": fingerprint}
 
 
+def _check_calibrate_numbers(n: int | None, edge_pixels: int | None, batch_size: int) -> None:
+    if n is not None and n < 1:
+        raise InputError(f"--n must be >= 1 (calibration maps); got {n}")
+    if edge_pixels is not None and edge_pixels < 0:
+        raise InputError(f"--edge-pixels must be >= 0; got {edge_pixels}")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1; got {batch_size}")
+
+
 @_user_errors
 def calibrate_command(
     model: Annotated[str, typer.Option(help="Model path (NAME.safetensors/.json) or shipped name.")],
+    out: Annotated[Path, typer.Option(help="The calibrated model to write, a new path stem (NAME writes NAME.safetensors + NAME.json); never the model itself nor a shipped model.")],
     data: Annotated[Optional[Path], typer.Option(help="Calibration data: Zarr store of `miu2net simulate` or .npz, never trained on.")] = None,
     split: Annotated[str, typer.Option(help="Which split of --data to calibrate on.")] = "val",
     n: Annotated[Optional[int], typer.Option("--n", help="Use at most this many maps (--stream: how many; default 500).")] = None,
@@ -182,16 +203,21 @@ def calibrate_command(
     sim_config: Annotated[Optional[Path], typer.Option(help="--stream: survey/sim YAML or TOML (default: the --data store's).")] = None,
     seed: Annotated[int, typer.Option(help="--stream: seed of the calibration stream.")] = 0,
     edge_pixels: Annotated[Optional[int], typer.Option(help="Width of the map-edge pixel class (default: map size / 16).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Write a calibrated copy here instead of updating the model in place.")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
     batch_size: Annotated[int, typer.Option(help="Maps per forward pass.")] = 8,
 ) -> None:
-    """Calibrate a trained model: conformal error bars and the CHI2DOF range, stored in its JSON."""
-    from miu2net.nn.calibration import REPORT_LEVELS, calibrate, save_calibration
+    """Calibrate a trained model: conformal error bars and the CHI2DOF range, written with a copy of it to --out."""
+    from miu2net.nn.calibration import REPORT_LEVELS, calibrate, check_calibration_target, save_calibration
     from miu2net.nn.checkpoint import load_model
     from miu2net.nn.inference import resolve_device
 
+    _check_calibrate_numbers(n, edge_pixels, batch_size)
+    if data is not None and not data.exists():
+        raise InputError(f"--data {data}: no such store or file")
+    if sim_config is not None and not sim_config.is_file():
+        raise InputError(f"--sim-config {sim_config}: no such file")
     trained = load_model(model)
+    check_calibration_target(trained.path, out)
     dataset, description = calibration_samples(trained.config, data=data, split=split, stream=stream, n=n, seed=seed,
                                                sim_config=sim_config)
     samples = (dataset[i] for i in range(len(dataset)))
@@ -223,6 +249,8 @@ def models_list_command(
     from miu2net.nn.checkpoint import MODELS_DIR, list_models_on_disk
     from miu2net.nn.registry import list_models, model_info
 
+    if directory is not None and not directory.is_dir():
+        raise InputError(f"--directory {directory}: no such folder")
     archs = [model_info(name) for name in list_models()]
     models = list_models_on_disk(directory or MODELS_DIR)
     if as_json:
@@ -232,22 +260,30 @@ def models_list_command(
 
     out = Console()
     table = Table(title="Architectures")
-    for col in ("name", "parameters", "inputs", "description"):
-        table.add_column(col)
+    _add_columns(table, ("name", "parameters", "inputs", "description"), [[a["name"] for a in archs]])
     for a in archs:
-        table.add_row(a["name"], f"{a['parameters'] / 1e6:.2f} M", ",".join(a["inputs"]), a["description"])
+        table.add_row(a["name"], f"{a['parameters'] / 1e6:.2f} M", ", ".join(a["inputs"]), a["description"])
     out.print(table)
     table = Table(title=f"Trained models ({directory or MODELS_DIR})")
-    for col in ("name", "arch", "map", "pixel [']", "noise σ", "val RMSE"):
-        table.add_column(col)
+    _add_columns(table, ("name", "arch", "map", "pixel \\[']", "noise σ", "val RMSE"),
+                 [[m["name"] for m in models], [m["arch"] for m in models]])
     for m in models:
-        noise = "-" if not m["noise_range"] else f"{m['noise_range'][0]:.3g}-{m['noise_range'][1]:.3g}"
+        noise = "-" if not m["noise_range"] else f"{m['noise_range'][0]:.3g} to {m['noise_range'][1]:.3g}"
         rmse = m["metrics"].get("val_rmse")
         table.add_row(m["name"], m["arch"], "x".join(str(v) for v in m["map_size"]), f"{m['pixel_arcmin']:g}",
                       noise, "-" if rmse is None else f"{rmse:.4g}")
     if not models:
         table.caption = "none yet: train one with `miu2net train`"
     out.print(table)
+
+
+def _add_columns(table, names: tuple[str, ...], whole: list[list[str]]) -> None:
+    """Columns of a ``models list`` table: the first ``len(whole)`` (names, given with their values)
+    are never cut nor broken, the others wrap (at word breaks, else folded) when the terminal is narrow."""
+    for name, values in zip(names, whole):
+        table.add_column(name, no_wrap=True, min_width=max([len(v) for v in values] + [len(name)]))
+    for name in names[len(whole):]:
+        table.add_column(name, overflow="fold")
 
 
 def export_onnx(model: str | Path, out: str | Path, *, batch: int = 1) -> Path:
@@ -279,6 +315,9 @@ def export_onnx_command(
     model: Annotated[str, typer.Argument(help="Model path (NAME.safetensors/.json) or shipped name.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .onnx file.")],
 ) -> None:
-    """Export a trained model to ONNX (input: raw [batch, 4, ny, nx] g1, g2, mask, noise)."""
+    """Export a trained model to ONNX (input: raw \\[batch, 4, ny, nx] g1, g2, mask, noise)."""
+    from miu2net.validate import check_output_path
+
+    check_output_path(out, "-o")
     path = export_onnx(model, out)
     console.print(f"wrote {path}", highlight=False)

@@ -33,6 +33,7 @@ import numpy as np
 
 from miu2net.config import preset
 from miu2net.errors import InputError
+from miu2net.files import atomic_write
 from miu2net.maps import ShearMap
 from miu2net.methods import reconstruct
 from miu2net.sims.simulate import apply_survey
@@ -264,11 +265,11 @@ def write_report(report: dict, out_dir: str | Path, *, meta: dict | None = None)
     public = {k: v for k, v in report.items() if not k.startswith("_")}
     public["meta"] = meta or {}
     paths = {"json": out / "metrics.json", "markdown": out / "metrics.md"}
-    tmp = out / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(public, indent=1, default=float))
-    tmp.replace(paths["json"])
+    text = json.dumps(public, indent=1, default=float)
+    atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(text))
     title = f"{report['n_maps']} test maps of {report['map_size'][0]}² at {report['pixel_arcmin']:g}′"
-    paths["markdown"].write_text(f"# Benchmark: {title}\n\n" + markdown_table(report))
+    table = f"# Benchmark: {title}\n\n" + markdown_table(report)
+    atomic_write(paths["markdown"], lambda tmp: Path(tmp).write_text(table))
     paths["maps"] = out / "maps.png"
     plots.plot_examples(report["_examples"], paths["maps"], pixel_arcmin=report["pixel_arcmin"])
     paths["spectra"] = out / "power_spectra.png"

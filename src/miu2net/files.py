@@ -25,7 +25,7 @@ def publish(tmp: str | Path, path: str | Path) -> None:
 
 
 def atomic_write(path: str | Path, write: Callable[[str], object], *, suffix: str = ".tmp",
-                 make_parents: bool = False) -> Path:
+                 make_parents: bool = False, fixed_tmp: bool = False) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
 
     Args:
@@ -33,6 +33,9 @@ def atomic_write(path: str | Path, write: Callable[[str], object], *, suffix: st
         write: writes the whole content to the temporary path it is given.
         suffix: suffix of the temporary name (some writers choose the format by it, e.g. ``.png``).
         make_parents: create missing parent folders; otherwise a missing folder is an InputError.
+        fixed_tmp: use the one temporary name ``.NAME{suffix}`` rather than a unique one, for a file
+            rewritten often by one writer (a training checkpoint): a run killed mid-write leaves at
+            most that one file, which the next write replaces.
 
     Returns:
         ``path``.
@@ -43,8 +46,11 @@ def atomic_write(path: str | Path, write: Callable[[str], object], *, suffix: st
         directory.mkdir(parents=True, exist_ok=True)
     elif not directory.is_dir():
         raise InputError(f"{path}: output folder {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
+    if fixed_tmp:
+        tmp = str(directory / f".{path.name}{suffix}")
+    else:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=suffix)
+        os.close(fd)
     try:
         write(tmp)
         publish(tmp, path)

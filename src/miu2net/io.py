@@ -17,6 +17,7 @@ file.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -81,26 +82,44 @@ def _check_square(g1: np.ndarray, source: str) -> None:
         raise InputError(f"{source}: maps must be square (ny == nx); got {g1.shape[0]} x {g1.shape[1]}")
 
 
-def _read_fits_shear(path: Path) -> ShearMap:
+#: astropy's warnings for a short or corrupted FITS file (it then reads what it can, silently).
+_DAMAGE = re.compile(r"truncated|Error validating header|corrupted", re.IGNORECASE)
+
+
+def _hdu_data(hdu, path: Path, name: str, notes: list[str]) -> np.ndarray:
+    """An image HDU's data as float64; InputError (naming a truncated file) when it cannot be read."""
     try:
-        hdul = fits.open(path, memmap=False)
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable FITS file ({exc})") from None
-    with hdul:
-        names = {hdu.name.upper(): hdu for hdu in hdul}
-        missing = [n for n in ("G1", "G2") if n not in names]
-        if missing:
-            found = ", ".join(h.name for h in hdul) or "none"
-            raise InputError(f"{path}: missing image HDU(s) {', '.join(missing)}; found HDUs: {found}")
-        maps = {}
-        for n in ("G1", "G2", "MASK", "NOISE"):
-            if n in names:
-                if names[n].data is None:
-                    raise InputError(f"{path}: HDU {n} holds no data")
-                maps[n] = np.asarray(names[n].data, dtype=np.float64)
-        header_g1, primary = names["G1"].header, hdul[0].header
-        wcs = _celestial_wcs(header_g1) or _celestial_wcs(primary)
-        pixscale = header_g1.get("PIXSCALE", primary.get("PIXSCALE"))
+        data = hdu.data
+    except Exception as exc:  # astropy raises ValueError/OSError/TypeError for short or damaged data
+        why = "; ".join(notes) or f"{type(exc).__name__}: {exc}"
+        raise InputError(f"{path}: HDU {name} cannot be read, the file is truncated or damaged ({why}); "
+                         "write or download it again") from None
+    if data is None:
+        raise InputError(f"{path}: HDU {name} holds no data")
+    return np.asarray(data, dtype=np.float64)
+
+
+def _read_fits_shear(path: Path) -> ShearMap:
+    with warnings.catch_warnings(record=True) as caught:  # astropy's warnings of a damaged file become our error
+        warnings.simplefilter("always")
+        try:
+            hdul = fits.open(path, memmap=False)
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable FITS file ({exc})") from None
+        with hdul:
+            notes = [str(w.message) for w in caught if "truncated" in str(w.message)]
+            names = {hdu.name.upper(): hdu for hdu in hdul}
+            missing = [n for n in ("G1", "G2") if n not in names]
+            if missing:
+                found = ", ".join(h.name for h in hdul) or "none"
+                raise InputError(f"{path}: missing image HDU(s) {', '.join(missing)}; found HDUs: {found}")
+            maps = {n: _hdu_data(names[n], path, n, notes) for n in ("G1", "G2", "MASK", "NOISE") if n in names}
+            header_g1, primary = names["G1"].header, hdul[0].header
+            wcs = _celestial_wcs(header_g1) or _celestial_wcs(primary)
+            pixscale = header_g1.get("PIXSCALE", primary.get("PIXSCALE"))
+        damaged = [str(w.message).split("\n")[0] for w in caught if _DAMAGE.search(str(w.message))]
+    if damaged:  # astropy reads what it can of a short file (even dropping an HDU): refuse it
+        raise InputError(f"{path}: the file is truncated or damaged ({damaged[0]}); write or download it again")
     return _build_shear(maps, pixscale, wcs, str(path))
 
 

@@ -18,17 +18,19 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from astropy.io import fits
 
 from miu2net.errors import DataConsistencyWarning, InputError
 from miu2net.io import FITS_SUFFIXES, read_shear_map
 from miu2net.maps import KappaMap, ShearMap, bin_shear
-from miu2net.config import SurveyConfig, preset
 from miu2net.methods import Method, get_method
 from miu2net.methods import reconstruct as run_method
 from miu2net.physics.consistency import chi2_per_dof
+
+if TYPE_CHECKING:
+    from miu2net.config import SurveyConfig
 
 DEFAULT_CATALOGUE_PIXEL_ARCMIN = 0.82
 
@@ -58,8 +60,10 @@ def is_gridded(path: Path) -> bool:
         return True
     if str(path).lower().endswith(FITS_SUFFIXES):
         try:
-            with fits.open(path, memmap=False) as hdul:
-                return any(h.name.upper() == "G1" for h in hdul)
+            with warnings.catch_warnings():  # a damaged file is reported by the reader, in one line
+                warnings.simplefilter("ignore")
+                with fits.open(path, memmap=False) as hdul:
+                    return any(h.name.upper() == "G1" for h in hdul)
         except Exception as exc:
             raise InputError(f"{path}: not a readable FITS file ({exc})") from None
     return False
@@ -117,11 +121,21 @@ def reconstruct_file(
 
     Returns:
         (KappaMap, ShearMap): the result (provenance in ``meta``) and the gridded input it came from.
+
+    Raises:
+        InputError: before any work, for a missing input, an unknown method, option values of the wrong
+            type or out of range, or gridding options out of range (:func:`validate_reconstruct_request`);
+            later, for unreadable or inconsistent data.
     """
     from miu2net.survey.noise import catalogue_noise_shear, gridded_noise_shear, noise_sigma
     from miu2net.survey.tiling import reconstruct_tiled
 
-    survey = preset(survey).survey if isinstance(survey, str) else survey
+    validate_reconstruct_request(Path(path), method=method, options=options, catalogue=catalogue,
+                                 noise_realisations=noise_realisations, tile=tile, tile_overlap=tile_overlap)
+    if isinstance(survey, str):
+        from miu2net.config import preset  # pydantic models: imported when a preset is named
+
+        survey = preset(survey).survey
     if survey is not None and (catalogue is None or catalogue.pixel_arcmin is None):
         catalogue = replace(catalogue or CatalogueOptions(), pixel_arcmin=survey.pixel_arcmin)
     shear, binning = load_shear(path, catalogue)
@@ -141,9 +155,13 @@ def reconstruct_file(
     if tile is not None and factor > 1:
         tile, tile_overlap = tile // factor, tile_overlap // factor
 
+    # Tiles on other processes or machines get the model's name and load it once each, rather than the
+    # loaded network pickled into every task.
+    tile_options = options if not scheduler or "model" not in options else {**options, "model": options["model"].name}
+
     def run(s: ShearMap) -> KappaMap:
         if tile is not None and tile < s.shape[0]:
-            return reconstruct_tiled(s, lambda t: run_method(t, method, **options), tile=tile,
+            return reconstruct_tiled(s, lambda t: run_method(t, method, **tile_options), tile=tile,
                                      overlap=tile_overlap, scheduler=scheduler)
         return run_method(s, method, **options)
 
@@ -154,7 +172,7 @@ def reconstruct_file(
         if kappa.meta.get("dataok") is not None:  # a calibrated model judged each tile: judge the whole map
             from miu2net.nn.inference import recheck_consistency
 
-            kappa = recheck_consistency(kappa, shear)
+            kappa = recheck_consistency(kappa, shear, model=options.get("model"))
     if noise_realisations:
         if binning is not None:
             def draw(rng):
@@ -211,21 +229,106 @@ def _auto_choice(shear: ShearMap, options: dict) -> tuple[str, dict, Any]:
     if options:
         raise InputError(f"--option {', '.join(sorted(options))} belongs to one method: give --method too "
                          "(auto picks miu2net or ks)")
-    from miu2net.nn.inference import binning_factor
-
+    network = get_method("miu2net")
     try:
-        trained = get_method("miu2net").bind({})["model"]
-        factor = binning_factor(shear.pixel_arcmin, trained.pixel_arcmin)
-        if factor > 1:
-            return AUTO_FALLBACK, {
-                "chosen": AUTO_FALLBACK, "model": None,
-                "reason": f"its {shear.pixel_arcmin:g}' pixels are finer than the model's {trained.pixel_arcmin:g}'; "
-                          f"--method miu2net bins them {factor}x{factor} and returns the map on that grid"}, None
-        trained.check_input(shear)
+        bound = network.bind({})
     except InputError as exc:
         return AUTO_FALLBACK, {"chosen": AUTO_FALLBACK, "model": None, "reason": str(exc)}, None
+    trained = bound["model"]
+    _, binned = network.working_grid(shear, bound)
+    if binned is not None:
+        factor = binned["factor"]
+        return AUTO_FALLBACK, {
+            "chosen": AUTO_FALLBACK, "model": None,
+            "reason": f"its {shear.pixel_arcmin:g}' pixels are finer than the model's {trained.pixel_arcmin:g}'; "
+                      f"--method miu2net bins them {factor}x{factor} and returns the map on that grid"}, None
+    problems = network.problems(shear, bound)
+    if problems:
+        reason = f"model {trained.name}: " + "; ".join(problems) + "."
+        return AUTO_FALLBACK, {"chosen": AUTO_FALLBACK, "model": None, "reason": reason}, None
     chosen = {"chosen": "miu2net", "model": trained.name, "reason": "the input fits the shipped model"}
     return "miu2net", chosen, trained
+
+
+#: Smallest map side (pixels) a reconstruction is made on: below it the map holds no structure.
+MIN_MAP_SIZE = 8
+
+
+def check_method_options(method: str, options: dict) -> None:
+    """Refuse options ``method`` does not have, values of the wrong kind and numbers out of range: the
+    method's own declaration (:class:`miu2net.methods.base.Option`), checked before any work."""
+    get_method(method).check_options(options)
+
+
+def validate_reconstruct_request(
+    path: Path,
+    *,
+    output: Path | None = None,
+    png: Path | None = None,
+    method: str = AUTO,
+    options: dict | None = None,
+    catalogue: CatalogueOptions | None = None,
+    noise_realisations: int = 0,
+    tile: int | None = None,
+    tile_overlap: int = 32,
+) -> None:
+    """Everything ``reconstruct_file`` and the outputs need, checked before any work (InputError).
+
+    The input exists; each output can be written and is neither the input nor another output; the
+    method and its option values are known and in range; the catalogue's gridding options are finite
+    and in range, and an asked map size fits in memory (:func:`miu2net.validate.check_map_size_memory`).
+    """
+    from miu2net.validate import check_input_file, check_map_size_memory, check_number, check_output_path
+
+    path = Path(path)
+    check_input_file(path, "input")
+    if output is not None:
+        check_output_path(output, "-o", inputs=[path])
+    if png is not None:
+        check_output_path(png, "--png", inputs=[path], others=[("-o", output)])
+    if method != AUTO:
+        check_method_options(method, options or {})
+    elif options:
+        raise InputError(f"--option {', '.join(sorted(options))} belongs to one method: give --method too "
+                         "(auto picks miu2net or ks)")
+    opts = catalogue or CatalogueOptions()
+    check_number(opts.pixel_arcmin, "--pixel-arcmin", low=0.0, low_open=True, high=600.0, unit="arcmin")
+    if opts.size is not None:
+        check_number(opts.size, "--size", low=MIN_MAP_SIZE, unit="pixels")
+        check_map_size_memory(opts.size)
+    if opts.center is not None:
+        ra, dec = opts.center
+        check_number(ra, "--center RA", low=-180.0, high=360.0, unit="degrees")
+        check_number(dec, "--center Dec", low=-90.0, high=90.0, unit="degrees")
+    check_number(opts.shape_noise_sigma, "--shape-noise-sigma", low=0.0, high=1.0, low_open=True, high_open=True)
+    check_number(noise_realisations, "--noise-realisations", low=0)
+    if tile is not None:
+        check_number(tile, "--tile", low=MIN_MAP_SIZE, unit="pixels")
+        check_number(tile_overlap, "--tile-overlap", low=0, high=tile - 1, unit="pixels (less than --tile)")
+    else:
+        check_number(tile_overlap, "--tile-overlap", low=0, unit="pixels")
+
+
+def explain_auto_fallback(reason: str, shear: ShearMap) -> str:
+    """``auto``'s reason for not using the shipped network, with what would make the input fit it:
+    for a catalogue the ``--pixel-arcmin`` and ``--size`` to grid it at, for gridded shear the pixel
+    and map size it needs; an override (``allow_mismatch``) is not offered as the fix."""
+    import re
+
+    reason = re.sub(r"\s*Pass allow_mismatch=True \(--option allow_mismatch=true\) to run it anyway\.?", "", reason)
+    trained = get_method("miu2net").model({})  # the shipped default model (cached: no second read)
+    ty, tx = trained.map_size
+    pixel, side = trained.pixel_arcmin, max(ty, tx)
+    fits_pixel = abs(shear.pixel_arcmin / pixel - 1.0) < 1e-3
+    fits_size = min(shear.shape) >= side
+    if fits_pixel and fits_size:
+        return reason.rstrip(". ") + " (no gridding option changes this)"
+    if "n_galaxies_in_map" in shear.meta:
+        wanted = [f"--pixel-arcmin {pixel:g}"] if not fits_pixel else []
+        wanted += [f"--size {side}"] if not fits_size or not fits_pixel else []
+        return f"{reason.rstrip('. ')}; to use it, grid the catalogue with {' '.join(wanted)} (or larger --size)"
+    hint = "" if "bins them" in reason else " (finer pixels: --method miu2net bins them)"
+    return f"{reason.rstrip('. ')}; to use it, give shear on {pixel:g}' pixels, at least {ty}x{tx} of them{hint}"
 
 
 def _provenance(catalogue: CatalogueOptions | None, n_noise: int, tile: int | None, overlap: int) -> dict:

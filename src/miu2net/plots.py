@@ -1,6 +1,7 @@
 """Matplotlib figures. Each function draws from arrays and writes one file; nothing here computes physics.
 
-Maps are shown with ``origin="lower"`` (row 0 at the bottom, as FITS viewers do) and axes in arcmin.
+Maps are shown with ``origin="lower"`` (row 0 at the bottom, as FITS viewers do), with RA/Dec axes from
+the map's WCS where the figure has one (:func:`plot_reconstruction`), else in arcmin.
 """
 
 from __future__ import annotations
@@ -52,6 +53,149 @@ def plot_kappa(
     if title:
         fig.suptitle(title)
     _save_atomic(fig, path)
+
+
+#: Display smoothing of κ_E and κ_B in the reconstruct figure, Gaussian σ in pixels of the map.
+FIGURE_SMOOTH_PIXELS = 1.5
+
+
+def detection_snr(kappa_e: np.ndarray, sigma_noise: np.ndarray | None) -> np.ndarray | None:
+    """Detection S/N as lensing papers show it: κ_E over the noise-only σ (``SIGMA_NOISE``, from randomly
+    rotated ellipticities passed through the same method, so smoothed as κ_E is), not over the total
+    error (which grows at a peak and turns peaks into rings). None without a noise map."""
+    if sigma_noise is None:
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(sigma_noise > 0, kappa_e / sigma_noise, np.nan)
+
+
+def _smooth(data: np.ndarray, sigma_pixels: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(np.nan_to_num(np.asarray(data, dtype=np.float64)), sigma_pixels, mode="nearest")
+
+
+def _kappa_norm(kappa_e: np.ndarray, observed: np.ndarray):
+    """A symmetric asinh stretch: linear over the noise (2x the robust rms of κ_E), logarithmic up to the
+    highest peak |κ_E| of the observed area, so that both the field and the peaks show."""
+    from matplotlib.colors import AsinhNorm
+
+    values = kappa_e[observed] if observed.any() else kappa_e.ravel()
+    values = values[np.isfinite(values)]
+    top = float(np.max(np.abs(values))) if values.size else 1.0
+    rms = 1.4826 * float(np.median(np.abs(values - np.median(values)))) if values.size else top
+    return AsinhNorm(linear_width=max(2 * rms, 1e-3 * top, 1e-12), vmin=-(top or 1.0), vmax=top or 1.0)
+
+
+def _map_axes(fig, position: int, wcs, shape, pixel_arcmin: float):
+    """A panel of the 2x2 grid: RA/Dec axes (astropy WCSAxes) with a celestial WCS, else arcmin."""
+    if wcs is not None:
+        ax = fig.add_subplot(2, 2, position, projection=wcs.celestial)
+        ra, dec = ax.coords[0], ax.coords[1]
+        ra.set_axislabel("RA")
+        dec.set_axislabel("Dec")
+        ra.set_major_formatter("d.dd")
+        dec.set_major_formatter("d.dd")
+        ra.set_ticks(number=4)
+        dec.set_ticks(number=4)
+        return ax, {}
+    ax = fig.add_subplot(2, 2, position)
+    ny, nx = shape
+    ax.set_xlabel("x [arcmin]")
+    ax.set_ylabel("y [arcmin]")
+    return ax, {"extent": (0, nx * pixel_arcmin, 0, ny * pixel_arcmin)}
+
+
+def _mark_unobserved(ax, observed: np.ndarray, extent: dict) -> None:
+    """Grey, hatched veil over the pixels without data (mask 0)."""
+    if observed.all():
+        return
+    veil = np.where(observed, np.nan, 1.0)
+    ax.imshow(veil, origin="lower", cmap="Greys", vmin=0, vmax=2, alpha=0.55, interpolation="nearest", **extent)
+    kwargs = {"extent": extent["extent"]} if extent else {}
+    ax.contourf((~observed).astype(float), levels=[0.5, 1.5], colors="none", hatches=["////"], origin="lower",
+                **kwargs)
+
+
+def plot_reconstruction(kappa, path: str | Path, *, mask: np.ndarray | None = None, title: str = "",
+                        smooth_pixels: float = FIGURE_SMOOTH_PIXELS) -> None:
+    """The figure of ``miu2net reconstruct --png``, laid out as lensing papers show mass maps.
+
+    Four panels (2x2): κ_E and κ_B, both smoothed by the same Gaussian of ``smooth_pixels`` pixels for
+    display and on one symmetric asinh scale (linear over the noise, up to the highest peak); the
+    detection S/N κ_E/σ_noise (:func:`detection_snr`, as in the FITS, unsmoothed by the figure); the
+    total error σ (``SIGMA``, else ``SIGMA_NOISE``). Axes are RA/Dec from the map's WCS; pixels
+    without data (``mask`` 0) are greyed and hatched. Panels without the map they need say so.
+
+    Args:
+        kappa: the :class:`miu2net.maps.KappaMap` written to FITS.
+        path: PNG to write (atomically).
+        mask: 1 observed, 0 no data, on the κ grid; None for all observed.
+        title: the figure's title.
+        smooth_pixels: display smoothing of κ_E and κ_B, Gaussian σ in pixels (0 for none).
+    """
+    observed = np.ones(kappa.shape, dtype=bool) if mask is None else np.asarray(mask) > 0
+    show = (lambda m: _smooth(m, smooth_pixels)) if smooth_pixels > 0 else np.asarray
+    kappa_e, kappa_b = show(kappa.kappa_e), show(kappa.kappa_b)
+    smoothing = (f"Gaussian σ = {smooth_pixels * kappa.pixel_arcmin:.2g}′ for display" if smooth_pixels > 0
+                 else "unsmoothed")
+    norm = _kappa_norm(kappa_e, observed)
+    snr = detection_snr(kappa.kappa_e, kappa.sigma_noise)
+    error, error_name = ((kappa.sigma, "total error σ (68 %)") if kappa.sigma is not None
+                         else (kappa.sigma_noise, "noise-only error σ_noise"))
+    panels = [
+        (f"$\\kappa_E$ ({smoothing})", kappa_e, "RdBu_r", norm, "$\\kappa_E$ (dimensionless)"),
+        ("$\\kappa_B$ (same smoothing and scale)", kappa_b, "RdBu_r", norm, "$\\kappa_B$ (dimensionless)"),
+        ("detection S/N = $\\kappa_E / \\sigma_{\\rm noise}$", snr, "RdBu_r", _snr_norm(snr, observed),
+         "S/N (σ_noise from rotated ellipticities)"),
+        (error_name, error, "viridis", None, "σ (κ units, dimensionless)"),
+    ]
+    fig = plt.figure(figsize=(11.5, 10), layout="constrained")
+    for position, (label, data, cmap, panel_norm, unit) in enumerate(panels, start=1):
+        ax, extent = _map_axes(fig, position, kappa.wcs, kappa.shape, kappa.pixel_arcmin)
+        ax.set_title(label, fontsize=10)
+        if data is None:
+            ax.text(0.5, 0.5, "not computed:\ngive --noise-realisations N", ha="center", va="center",
+                    transform=ax.transAxes)
+            continue
+        shown = np.where(observed, data, np.nan) if cmap == "viridis" else data
+        im = ax.imshow(shown, origin="lower", cmap=cmap, norm=panel_norm, interpolation="nearest", **extent)
+        _mark_unobserved(ax, observed, extent)
+        bar = fig.colorbar(im, ax=ax, shrink=0.82, label=unit)
+        if panel_norm is norm:
+            _asinh_ticks(bar, norm)
+    fig.suptitle((title + "\n" if title else "") + "grey hatched: no galaxies (unobserved)", fontsize=11)
+    _save_atomic(fig, path)
+
+
+def _asinh_ticks(bar, norm) -> None:
+    """Readable ticks for an asinh colour bar: 0, ± the linear width and ± round values up to the peak."""
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter
+
+    top, lin = norm.vmax, norm.linear_width
+    ticks, last = [], lin / 3
+    for exponent in range(int(np.floor(np.log10(lin))) - 1, int(np.ceil(np.log10(top))) + 1):
+        for mantissa in (1, 2, 5):
+            value = mantissa * 10.0**exponent
+            if lin <= value <= top and value >= 3 * last:
+                ticks.append(value)
+                last = value
+    ticks = sorted({0.0, *ticks, *(-t for t in ticks)})
+    bar.ax.yaxis.set_major_locator(FixedLocator(ticks))
+    bar.ax.yaxis.set_minor_locator(FixedLocator([]))
+    bar.ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
+
+
+def _snr_norm(snr: np.ndarray | None, observed: np.ndarray):
+    """Symmetric linear S/N scale to the 99.5th percentile of |S/N| in the observed area (at least ±5):
+    the field's noise stays visible, only the strongest peaks saturate."""
+    from matplotlib.colors import Normalize
+
+    if snr is None:
+        return None
+    values = np.abs(snr[observed & np.isfinite(snr)])
+    top = max(float(np.percentile(values, 99.5)) if values.size else 0.0, 5.0)
+    return Normalize(vmin=-top, vmax=top)
 
 
 def plot_comparison(maps: dict[str, np.ndarray], path: str | Path, *, pixel_arcmin: float, title: str = "") -> None:

@@ -28,7 +28,10 @@ def test_declared_options_are_the_keyword_options_of_reconstruct(name):
     ("ks", {"pad": 1}, "true or false"),
     ("ks", {"radius": 1.0}, "no option"),
     ("wiener", {"max_iter": 2.5}, "whole number"),
-    ("wiener", {"cl_kappa": "planck"}, "from Python"),
+    ("wiener", {"max_iter": 10.0}, "whole number"),
+    ("deepmass", {"batch_size": 2.0}, "whole number"),
+    ("miu2net", {"device": -1}, "GPU number"),
+    ("wiener", {"cl_kappa": "planck"}, "Python API"),
     ("miu2net", {"coverage": 1.0}, "must lie in"),
     ("miu2net", {"model": 3}, "model name or path"),
 ])

@@ -66,12 +66,37 @@ def test_a_saved_model_loads_and_its_card_is_typed(model_files):
     ({"arch": "../../etc"}, "arch"),
     ({"survey": {"pixel_arcmin": "wide"}}, "survey"),
     ({"unexpected_key": 1}, "unexpected_key"),
+    ({"arch_kwargs.inputs": 5}, "inputs"),
+    ({"arch_kwargs.inputs": None}, "inputs"),
+    ({"arch_kwargs.width": "8"}, "do not build"),
+    ({"calibration": {"method": "split-conformal"}}, "calibration"),
 ])
 def test_a_corrupted_card_is_refused_with_the_field_named(model_files, changes, message):
     weights, meta = model_files
     _edit(meta, **changes)
     with pytest.raises(InputError, match=message):
         load_model(weights)
+
+
+def test_a_deeply_nested_card_is_refused(model_files):
+    weights, meta = model_files
+    meta.write_text('{"format": "miu2net-model", "notes": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(InputError, match="JSON"):
+        load_model(weights)
+
+
+def test_a_streamed_model_at_a_shallow_depth_is_recorded_not_judged(tmp_path):
+    """A stream draws every depth: its survey (Poisson noise, many empty pixels at 5/arcmin² on 0.2'
+    pixels) would be refused as a fixed store, but a model trained on it must save and load."""
+    from miu2net.config import preset
+
+    survey = preset("csst").survey.model_dump(mode="json")
+    survey.update(pixel_arcmin=0.2, n_gal_arcmin2=30.0, noise_model="poisson",
+                  stream={"n_gal_arcmin2": [5.0, 100.0], "shape_noise_sigma": [0.26, 0.4],
+                          "masked_fraction": [0.0, 0.35]})
+    net = create_model("u2net_small", mid=4, width=8)
+    weights, _ = save_model(net, tmp_path / "streamed", pixel_arcmin=0.2, map_size=(32, 32), survey=survey)
+    assert load_model(weights).card.survey.stream.n_gal_arcmin2 == (5.0, 100.0)
 
 
 def test_a_network_too_large_to_allocate_is_refused_before_allocation(model_files):

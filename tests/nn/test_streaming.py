@@ -209,8 +209,9 @@ def test_train_command_stream_flags(store, tmp_path):
 
     app.command("calibrate")(calibrate_command)
     result = CliRunner().invoke(app, ["calibrate", "--model", str(tmp_path / "run" / "model"), "--stream",
-                                      "--data", str(store), "--n", "12"])
+                                      "--data", str(store), "--n", "12", "--out", str(tmp_path / "run" / "calibrated")])
     assert result.exit_code == 0, result.output
-    cal = load_model(tmp_path / "run" / "model").calibration
+    assert load_model(tmp_path / "run" / "model").calibration is None, "the trained model itself is left as it was"
+    cal = load_model(tmp_path / "run" / "calibrated").calibration
     assert cal.n_maps == 12 and cal.data["kind"] == "stream" and cal.data["ranges"]["n_gal_arcmin2"] == [10.0, 40.0]
     assert cal.score == "abs_residual_over_sigma" and cal.quantile(0.9) > cal.quantile(0.68) > 0

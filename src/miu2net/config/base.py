@@ -44,13 +44,17 @@ def format_errors(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def read_config_file(path: str | Path) -> dict:
-    """The raw mapping of a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file; :class:`InputError` if unreadable."""
+def read_config_file(path: str | Path, *, yaml_fallback: bool = False) -> dict:
+    """The raw mapping of a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file; :class:`InputError` if unreadable.
+
+    ``yaml_fallback`` reads a file of any other suffix as YAML (which JSON is too), as training
+    option files always were.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such configuration file")
     suffix = path.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".toml"):
+    if suffix not in (".yaml", ".yml", ".toml") and not yaml_fallback:
         raise InputError(f"{path}: unknown configuration format {suffix!r}; use .yaml, .yml or .toml")
     try:
         text = path.read_text()

@@ -61,9 +61,18 @@ class StreamRanges(FrozenModel):
 
 
 class TrainedSurvey(SurveyConfig):
-    """The survey a model was trained for: a :class:`SurveyConfig`, plus the stream's ranges if streamed."""
+    """The survey a model was trained for: a :class:`SurveyConfig`, plus the stream's ranges if streamed.
+
+    Recorded, not judged again: the fields are typed and range-checked, but the survey-level rules
+    meant for new fixed stores (e.g. that Poisson noise at a shallow depth leaves too many pixels
+    empty, which a stream of many depths legitimately does) do not refuse a trained model.
+    """
 
     stream: StreamRanges | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainedSurvey:  # replaces SurveyConfig's rules (docstring)
+        return self
 
 
 class ModelCard(FrozenModel):
@@ -138,6 +147,8 @@ class ModelCard(FrozenModel):
         for key, value in kwargs.items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"arch_kwargs.{key} = {value} is not finite")
+        if "inputs" in kwargs and not isinstance(kwargs["inputs"], (list, tuple)):
+            raise ValueError(f"arch_kwargs.inputs must be a list of channel names; got {kwargs['inputs']!r}")
         if "inputs" in kwargs and tuple(kwargs["inputs"]) != tuple(self.inputs):
             raise ValueError(f"arch_kwargs.inputs {kwargs['inputs']} differs from inputs {list(self.inputs)}")
         if "out_channels" in kwargs and kwargs["out_channels"] != self.out_channels:
@@ -159,14 +170,15 @@ class ModelCard(FrozenModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise InputError(f"{source}: invalid model card:\n{format_errors(exc)}") from None
+            problems = "; ".join(line.strip() for line in format_errors(exc).splitlines())
+            raise InputError(f"{source}: invalid model card: {problems}") from None
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "model card") -> ModelCard:
         """The validated card of a JSON text (module docstring)."""
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise InputError(f"{source}: not a readable JSON model config ({exc})") from None
         return cls.from_dict(data, source=source)
 

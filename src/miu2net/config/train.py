@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from miu2net.config.base import FrozenModel, check_range
+from miu2net.config.model_card import check_input_channels
 
 
 class LossConfig(FrozenModel):
@@ -161,6 +162,11 @@ class TrainConfig(FrozenModel):
         if not name:
             raise ValueError("arch must name an architecture (e.g. u2net_small)")
         return name
+
+    @field_validator("inputs")
+    @classmethod
+    def _known_inputs(cls, value):
+        return None if value is None else check_input_channels(value)
 
     @field_validator("devices", mode="before")
     @classmethod

@@ -35,10 +35,11 @@ class Option:
     """One keyword option of a method: its kind, whether None is allowed, and for numbers the range.
 
     Kinds: ``float``, ``int``, ``bool``, ``str``; ``function`` and ``arrays`` (Python callers only: a
-    callable, a tuple of arrays); ``model`` (a model name, a path or a loaded model).
+    callable, a tuple of arrays); ``model`` (a model name, a path or a loaded model); ``device`` (a
+    torch device name or a GPU number).
     """
 
-    kind: Literal["float", "int", "bool", "str", "function", "arrays", "model"]
+    kind: Literal["float", "int", "bool", "str", "function", "arrays", "model", "device"]
     optional: bool = False
     low: float | None = None
     high: float | None = None
@@ -55,8 +56,8 @@ class Option:
         if self.kind in ("function", "arrays"):
             if callable(value) if self.kind == "function" else isinstance(value, (tuple, list, np.ndarray)):
                 return
-            raise InputError(f"{flag} takes {'a function' if self.kind == 'function' else 'arrays'}: give it "
-                             "from Python (miu2net.methods.reconstruct), not as --option text")
+            raise InputError(f"{flag} takes {'a function' if self.kind == 'function' else 'arrays'}: use the "
+                             "Python API (miu2net.methods.reconstruct), not --option text")
         if self.kind == "model":
             if isinstance(value, (str, Path)) or hasattr(value, "config"):
                 return
@@ -64,6 +65,11 @@ class Option:
         if self.kind == "bool":
             if not isinstance(value, (bool, np.bool_)):
                 raise InputError(f"{flag} expects true or false; got {value!r}")
+            return
+        if self.kind == "device":
+            if not (isinstance(value, str) or (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                                               and value >= 0)):
+                raise InputError(f"{flag} expects cpu, cuda, cuda:N, auto or a GPU number; got {value!r}")
             return
         if self.kind == "str":
             if not isinstance(value, str):
@@ -73,7 +79,7 @@ class Option:
             raise InputError(f"{flag} expects a number; got {value!r} (e.g. --option {name}=1.5)")
         if not math.isfinite(value):
             raise InputError(f"{flag} must be a finite number; got {value}")
-        if self.kind == "int" and value != int(value):
+        if self.kind == "int" and not isinstance(value, numbers.Integral):
             raise InputError(f"{flag} expects a whole number; got {value!r}")
         too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
@@ -91,7 +97,7 @@ OPTIONS: dict[str, Option] = {
     "cl_kappa": Option("function", optional=True),
     "z_source": Option("float", optional=True, low=0.0, low_open=True),
     "nz": Option("arrays", optional=True),
-    "shape_noise_sigma": Option("float", low=0.0, high=1.0, low_open=True),
+    "shape_noise_sigma": Option("float", low=0.0, high=1.0, low_open=True, high_open=True),
     "n_gal_arcmin2": Option("float", low=0.0, low_open=True),
     "b_mode_prior": Option("float", low=0.0),
     "tol": Option("float", low=0.0, low_open=True),
@@ -108,7 +114,7 @@ OPTIONS: dict[str, Option] = {
     "positivity": Option("bool"),
     "positive_peaks": Option("bool"),
     "model": Option("model"),
-    "device": Option("str"),
+    "device": Option("device"),
     "batch_size": Option("int", low=1),
     "allow_mismatch": Option("bool"),
     "tile_overlap": Option("int", optional=True, low=0),

@@ -48,7 +48,6 @@ import scipy.fft as sfft
 from miu2net.errors import InputError
 from miu2net.maps import KappaMap, ShearMap
 from miu2net.methods.base import Method, options
-from miu2net.physics.cosmology import kappa_cl_interpolator
 from miu2net.physics.fourier import ell_grid
 from miu2net.physics.operators import ks_kernel
 from miu2net.physics.shear import pixel_noise_sigma
@@ -198,6 +197,8 @@ _ELL_TABLE = {"ell_range": (2.0, 1.0e6), "n_ell": 600, "above": "power_law"}
 
 
 def _prior_cl(**source) -> Callable[[np.ndarray], np.ndarray]:
+    from miu2net.physics.cosmology import kappa_cl_interpolator  # pyccl: imported when a prior is needed
+
     try:
         return kappa_cl_interpolator(**source, **_ELL_TABLE)
     except ValueError as exc:

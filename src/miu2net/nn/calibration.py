@@ -45,7 +45,9 @@ outside its range. Below about 10 galaxies/arcmin² the lensing signal is too we
 either statistic to tell a flipped e2 from good data on a 1.75° field.
 
 Storage. :meth:`Calibration.to_dict` is plain JSON, stored under the key ``"calibration"`` of the
-model's ``NAME.json`` by :func:`save_calibration` (the weights are not touched)::
+model's ``NAME.json`` by :func:`save_calibration` (the weights are not touched), or of a calibrated
+copy (weights copied) at a new path; the ``calibrate`` command always writes a copy (``--out``) and a
+shipped model is never changed::
 
     {"method": "split-conformal", "score": "abs_residual_over_sigma" | "abs_residual",
      "levels": [0.01, ..., 0.99, 0.995, 0.999],            # coverage grid
@@ -64,6 +66,7 @@ Any coverage inside the grid (0.01-0.999) is served by linear interpolation betw
 from __future__ import annotations
 
 import json
+import os
 import math
 import warnings
 from collections.abc import Iterable
@@ -466,26 +469,63 @@ def coverage_report(calibration: Calibration, samples: list[dict], outputs: np.n
 # ---- storage -------------------------------------------------------------------------------------------
 
 
+def check_calibration_target(model: str | Path, out: str | Path | None) -> None:
+    """Refuse to write a calibration where it would change a shipped model or the model itself.
+
+    ``out`` (a path stem; ``.safetensors``/``.json`` are stripped) must not be the model's own stem
+    when the model is shipped (under :data:`miu2net.nn.checkpoint.MODELS_DIR`), must not lie in that
+    folder at all, and its folder must exist. ``out=None`` means "in place", refused for a shipped model.
+    """
+    from miu2net.nn.checkpoint import MODELS_DIR, model_stem, resolve_model
+
+    weights, _ = resolve_model(model)
+    shipped_dir = MODELS_DIR.resolve()
+    if out is None:
+        if weights.resolve().parent == shipped_dir:
+            raise InputError(f"{weights.stem} is a shipped model: calibrating it in place would change it for every "
+                             "user; write a calibrated copy with --out NEW_NAME")
+        return
+    stem = model_stem(out)
+    if stem.resolve().parent == shipped_dir:
+        raise InputError(f"--out {out} lies in the shipped models' folder {MODELS_DIR}; write the calibrated "
+                         "copy elsewhere (e.g. --out runs/NAME-calibrated)")
+    if stem.resolve() == model_stem(weights).resolve():
+        raise InputError(f"--out {out} is the model itself; give a new name for the calibrated copy")
+    for suffix in (".safetensors", ".json"):
+        target = stem.with_suffix(suffix)
+        if target.is_dir():
+            raise InputError(f"--out {out}: {target} is an existing directory; give another name")
+    parent = stem.parent if str(stem.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"--out {out}: the folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: the folder {parent} is not writable")
+
+
 def save_calibration(model: str | Path, calibration: Calibration, *, out: str | Path | None = None) -> Path:
     """Store ``calibration`` in the model's JSON (module docstring); returns the JSON path.
 
-    ``out`` (a path stem) writes a calibrated copy (weights copied) instead of updating the model in place.
-    Any earlier calibration is replaced.
+    ``out`` (a path stem) writes a calibrated copy (weights copied) instead of updating the model in
+    place; a shipped model is never changed (:func:`check_calibration_target`). Any earlier
+    calibration is replaced.
     """
     import shutil
 
+    from miu2net.config import ModelCard
     from miu2net.files import atomic_write
     from miu2net.nn.checkpoint import model_stem, resolve_model
 
+    check_calibration_target(model, out)
     weights, meta = resolve_model(model)
     config = json.loads(meta.read_text())
     config["calibration"] = calibration.to_dict()
     if out is not None:
         stem = model_stem(out)
         new_weights = stem.with_suffix(".safetensors")
-        if new_weights.resolve() != weights.resolve():
-            atomic_write(new_weights, lambda tmp: shutil.copyfile(weights, tmp), make_parents=True)
+        atomic_write(new_weights, lambda tmp: shutil.copyfile(weights, tmp), make_parents=True)
         meta = stem.with_suffix(".json")
+    ModelCard.from_dict(config, source=str(meta))  # never write a card that loading would refuse
+    Calibration.from_dict(config["calibration"])
     text = json.dumps(config, indent=2) + "\n"
     atomic_write(meta, lambda tmp: Path(tmp).write_text(text), make_parents=True)
     return meta

@@ -287,7 +287,7 @@ def _load_cached(weights: str, meta: str, stat: tuple) -> TrainedModel:
 
     try:
         config = json.loads(Path(meta).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InputError(f"{meta}: not a readable JSON model config ({exc})") from None
     card = _check_config(config, meta)
     if Path(meta).parent != MODELS_DIR.resolve():  # a user's file; the shipped ones are the package's own
@@ -311,7 +311,10 @@ def _load_cached(weights: str, meta: str, stat: tuple) -> TrainedModel:
     if bad:
         raise InputError(f"{weights}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[0]!r}); "
                          "the file is corrupted or the training diverged")
-    net = build_from_config(config)
+    try:
+        net = build_from_config(config)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InputError(f"{meta}: arch_kwargs do not build a {config['arch']!r} network ({exc})") from None
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise InputError(f"{weights}: weights do not fit architecture {config['arch']!r} "
@@ -320,7 +323,13 @@ def _load_cached(weights: str, meta: str, stat: tuple) -> TrainedModel:
     weights_path = Path(weights)
     shipped = weights_path.parent == MODELS_DIR.resolve()
     name = weights_path.stem if shipped else str(weights_path.with_suffix(""))
-    return TrainedModel(model=net, config=config, path=weights_path, name=name, card=card)
+    trained = TrainedModel(model=net, config=config, path=weights_path, name=name, card=card)
+    try:
+        trained.calibration  # parsed now, so a damaged calibration section is refused here
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InputError(f"{meta}: the calibration section is damaged ({type(exc).__name__}: {exc}); "
+                         "recalibrate the model with `miu2net calibrate`") from None
+    return trained
 
 
 def list_models_on_disk(directory: Path = MODELS_DIR) -> list[dict]:

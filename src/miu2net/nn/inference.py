@@ -218,7 +218,6 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
         kappa_b = -rotated[0]
     else:
         kappa_b = np.zeros(shear.shape)
-    config = trained.config
     meta = {
         "method": method,
         "model": trained.name,
@@ -273,13 +272,13 @@ def data_check(shear: ShearMap, kappa_e: np.ndarray, calibration: Any) -> dict:
     return out
 
 
-def recheck_consistency(kappa: KappaMap, shear: ShearMap) -> KappaMap:
+def recheck_consistency(kappa: KappaMap, shear: ShearMap, *, model: Any = None) -> KappaMap:
     """CHI2DOF and DATAOK of a whole map assembled from pieces (e.g. wide-field tiles, each checked alone)
-    against the calibration of the model named in ``kappa.meta["model"]``; unchanged when that model is
-    not calibrated or the shear has no noise map."""
-    if shear.noise is None or not kappa.meta.get("model"):
+    against the calibration of ``model`` (default: the model named in ``kappa.meta["model"]``); unchanged
+    when that model is not calibrated or the shear has no noise map."""
+    if shear.noise is None or not (model or kappa.meta.get("model")):
         return kappa
-    calibration = load(kappa.meta["model"]).calibration
+    calibration = load(model or kappa.meta["model"]).calibration
     if calibration is None:
         return kappa
     return replace(kappa, meta={**kappa.meta, **data_check(shear, kappa.kappa_e, calibration)})

@@ -170,7 +170,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Write each checkpoint to a temporary file and rename it: a kill never leaves half a last.ckpt."""
 
     def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
-        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp), make_parents=True)
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp), make_parents=True, fixed_tmp=True)
 
 
 #: Options a resumed run must keep (they define the model, the data or the optimisation state).

@@ -57,7 +57,8 @@ def _down(x: torch.Tensor, pool: str) -> torch.Tensor:
     return F.avg_pool2d(x, 2, stride=2, ceil_mode=True)
 
 
-def _up_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def up_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``x`` bilinearly resized to the spatial size of ``like`` (the decoder's upsampling)."""
     if x.shape[-2:] == like.shape[-2:]:
         return x
     return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
@@ -92,7 +93,7 @@ class RSU(nn.Module):
         h = self.bottom(h)
         for conv in self.decoder:
             skip = skips.pop()
-            h = conv(torch.cat([_up_to(h, skip), skip], dim=1))
+            h = conv(torch.cat([up_to(h, skip), skip], dim=1))
         return h + x_in
 
 
@@ -192,10 +193,10 @@ class U2Net(MassMapNet):
         decoded = []
         for k, stage in enumerate(self.decoder_stages):
             skip = encoded[4 - k]
-            h = stage(torch.cat([_up_to(h, skip), skip], dim=1))
+            h = stage(torch.cat([up_to(h, skip), skip], dim=1))
             decoded.append(h)
         features = decoded[::-1] + [encoded[5]]  # De1, De2, De3, De4, De5, En6
-        sides = [_up_to(conv(f), x) for conv, f in zip(self.side_convs, features)]
+        sides = [up_to(conv(f), x) for conv, f in zip(self.side_convs, features)]
         fused = self.fuse(torch.cat(sides, dim=1))
         return [fused] + sides
 

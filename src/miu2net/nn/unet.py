@@ -21,7 +21,7 @@ from torch import nn
 from miu2net.errors import InputError
 from miu2net.nn.base import MassMapNet
 from miu2net.nn.registry import register_model
-from miu2net.nn.u2net import ConvBNReLU, _up_to
+from miu2net.nn.u2net import ConvBNReLU, up_to
 
 
 class UNet(MassMapNet):
@@ -63,7 +63,7 @@ class UNet(MassMapNet):
         h = self.deep(self.pool(h))
         for conv in self.up:
             skip = skips.pop()
-            h = conv(torch.cat([skip, _up_to(h, skip)], dim=1))
+            h = conv(torch.cat([skip, up_to(h, skip)], dim=1))
         return [self.head(h)]
 
 

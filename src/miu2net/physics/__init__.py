@@ -3,7 +3,9 @@
 - :mod:`.operators`: Kaiser-Squires forward (kappa -> gamma) and inverse (gamma -> kappa_E, kappa_B).
 - :mod:`.shear`: reduced shear, ellipticity composition, shape noise.
 - :mod:`.masks`: star holes, CCD gaps, survey edges, masks of a target masked fraction.
-- :mod:`.cosmology`: C_ell^kappa-kappa and Sigma_crit through pyccl.
+- :mod:`.cosmology`: C_ell^kappa-kappa (one tabulated interpolator for every use) and Sigma_crit through pyccl.
+- :mod:`.fourier`: the ell grid of a map and its binning; :mod:`.units`: angle constants.
+- :mod:`.smoothing`: Gaussian smoothing; :mod:`.consistency`: CHI2DOF and the B/E power ratio of the data.
 """
 
 from miu2net.physics.operators import ks93_forward, ks93_inverse, rotate_shear

@@ -44,16 +44,11 @@ def ks_kernel(ny: int, nx: int) -> np.ndarray:
 
 
 def _kernel_torch(ny: int, nx: int, like: Any) -> Any:
+    """:func:`ks_kernel` as a torch tensor of ``like``'s precision and device (one kernel, two array types)."""
     import torch
 
-    real_dtype = torch.float64 if like.dtype in (torch.float64, torch.complex128) else torch.float32
-    l1 = torch.fft.fftfreq(nx, dtype=real_dtype, device=like.device)[None, :]
-    l2 = torch.fft.fftfreq(ny, dtype=real_dtype, device=like.device)[:, None]
-    l_sq = l1**2 + l2**2
-    l_sq[0, 0] = 1.0
-    kernel = torch.complex(l1**2 - l2**2, 2 * l1 * l2) / l_sq
-    kernel[0, 0] = 0.0
-    return kernel
+    dtype = torch.complex128 if like.dtype in (torch.float64, torch.complex128) else torch.complex64
+    return torch.from_numpy(ks_kernel(ny, nx)).to(device=like.device, dtype=dtype)
 
 
 def _apply(field: Any, conjugate: bool, pad: bool) -> Any:

@@ -74,7 +74,7 @@ class SimulationStream:
                  shape_noise_sigma: tuple[float, float] = (0.26, 0.40),
                  masked_fraction: tuple[float, float] = (0.0, 0.35), length: int = 1000, seed: int = 0,
                  stream: int = TRAIN_STREAM, views_per_truth: int = 1) -> None:
-                # Validate the ranges with the pydantic model (the messages name the options).
+        # Validate the ranges with the pydantic model (the messages name the options).
         ranges = StreamConfig(n_gal_arcmin2=tuple(n_gal_arcmin2), shape_noise_sigma=tuple(shape_noise_sigma),
                               masked_fraction=tuple(masked_fraction))
         if int(length) < 1:

@@ -28,6 +28,8 @@ from miu2net.errors import InputError
 
 log = logging.getLogger(__name__)
 
+#: Smallest RA accepted, degrees: catalogues in the [-180, 180] convention are read as ra mod 360.
+RA_MIN = -180.0
 COLUMNS = ("ra", "dec", "e1", "e2", "weight", "m", "c1", "c2")
 REQUIRED = ("ra", "dec", "e1", "e2")
 _CUT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>)\s*([-+0-9.eE]+)\s*$")
@@ -102,8 +104,11 @@ def read_catalogue(
         cuts: selections like ``"snr > 10"`` on any column, all applied (AND).
 
     Rows with a NaN or infinite value in any used column are dropped and counted in the log and in
-    ``meta["n_dropped_nonfinite"]``. Raises InputError for a missing column (naming the columns that
-    exist), an empty result, an all-NaN column, or positions out of range.
+    ``meta["n_dropped_nonfinite"]``; rows with impossible values (:math:`|e| \\ge 1`, weight < 0,
+    :math:`m \\le -1`) likewise, per reason, in ``meta["n_dropped_invalid"]``. RA is accepted in
+    [0, 360] or [-180, 180] degrees and returned in [0, 360) (negative values counted in
+    ``meta["n_ra_wrapped"]``). Raises InputError for a missing column (naming the columns that
+    exist), an empty result, an all-NaN column, positions out of range, or no positive weight.
     """
     path = Path(path)
     table = _read_table(path)
@@ -142,24 +147,34 @@ def read_catalogue(
     n_dropped = int(n_rows - keep.sum())
     if n_dropped:
         log.warning("dropped %d of %d rows with NaN or infinite values in %s", n_dropped, n_rows, path)
+    invalid = _impossible_rows(data, keep)
+    for reason, bad in invalid.items():
+        bad &= keep  # a row is counted under its first reason only
+        if bad.any():
+            log.warning("dropped %d of %d rows with %s in %s", int(bad.sum()), n_rows, reason, path)
+        keep &= ~bad
     for cut in cuts:
         column, op, value = parse_cut(cut)
         name = _lookup(table, lower, column)
         if name is None:
             raise InputError(f"{path}: no column {column!r} for the cut {cut!r}; the catalogue has: {', '.join(table)}")
         keep &= _OPS[op](np.asarray(table[name], dtype=np.float64), value)
-    n_cut = int(n_rows - n_dropped - keep.sum())
+    n_invalid = {reason: int(bad.sum()) for reason, bad in invalid.items()}
+    n_cut = int(n_rows - n_dropped - keep.sum() - sum(n_invalid.values()))
     if not keep.any():
-        raise InputError(f"{path}: no galaxy left after dropping non-finite rows and applying the cuts")
+        raise InputError(f"{path}: no galaxy left after dropping non-finite rows"
+                         + "".join(f", {n} rows with {r}" for r, n in n_invalid.items()) + " and applying the cuts")
     data = {role: values[keep] for role, values in data.items()}
     ra, dec = data["ra"], data["dec"]
     if np.any(dec < -90) or np.any(dec > 90):
         raise InputError(f"{path}: dec out of range [-90, 90] degrees (found {dec.min():.4g} to {dec.max():.4g})")
-    if np.any(ra < -360) or np.any(ra > 360):
-        raise InputError(f"{path}: ra out of range [0, 360] degrees (found {ra.min():.4g} to {ra.max():.4g})")
+    if np.any(ra < RA_MIN) or np.any(ra > 360):
+        raise InputError(f"{path}: ra out of range: expected degrees in [0, 360] or [-180, 180] (negative values "
+                         f"are read as ra + 360); found {ra.min():.4g} to {ra.max():.4g}")
+    n_wrapped = int(np.count_nonzero(ra < 0))
     weight = data.get("weight", np.ones_like(ra))
-    if np.any(weight < 0) or not np.any(weight > 0):
-        raise InputError(f"{path}: weights must be >= 0 with at least one > 0")
+    if not np.any(weight > 0):
+        raise InputError(f"{path}: no galaxy has a weight > 0")
     m = data.get("m", 0.0)
     e1 = (data["e1"] - data.get("c1", 0.0)) / (1.0 + m)
     e2 = (data["e2"] - data.get("c2", 0.0)) / (1.0 + m)
@@ -167,10 +182,24 @@ def read_catalogue(
         e1 = -e1
     if flip_e2:
         e2 = -e2
-    meta = {"input": str(path), "n_rows": n_rows, "n_dropped_nonfinite": n_dropped, "n_cut": n_cut,
+    meta = {"input": str(path), "n_rows": n_rows, "n_dropped_nonfinite": n_dropped,
+            "n_dropped_invalid": {r: n for r, n in n_invalid.items() if n}, "n_ra_wrapped": n_wrapped, "n_cut": n_cut,
             "columns": {k: v for k, v in names.items() if v}, "flip_e1": flip_e1, "flip_e2": flip_e2,
             "cuts": list(cuts)}
     return Catalogue(ra=np.mod(ra, 360.0), dec=dec, e1=e1, e2=e2, weight=weight, meta=meta)
+
+
+def _impossible_rows(data: dict[str, np.ndarray], finite: np.ndarray) -> dict[str, np.ndarray]:
+    """Finite rows whose values no galaxy can have, by reason: an observed ellipticity of modulus
+    :math:`|e| \\ge 1` (both the ellipticity and the distortion definitions stay below 1), a negative
+    weight, or a multiplicative bias :math:`m \\le -1` (a non-positive response :math:`1 + m`)."""
+    with np.errstate(invalid="ignore"):
+        bad = {"|e| >= 1": finite & (np.hypot(data["e1"], data["e2"]) >= 1.0)}
+        if "weight" in data:
+            bad["weight < 0"] = finite & (data["weight"] < 0)
+        if "m" in data:
+            bad["m <= -1"] = finite & (data["m"] <= -1.0)
+    return bad
 
 
 def _lookup(table: dict, lower: dict, column: str) -> str | None:

@@ -24,6 +24,11 @@ from miu2net.maps import ShearMap, default_wcs
 from miu2net.survey.catalogue import Catalogue
 
 MAX_SIZE = 8192
+#: Smallest map side, pixels: below it a map holds no structure to reconstruct.
+MIN_SIZE = 8
+#: Smallest fraction of the map's pixels that must hold a galaxy: below it the catalogue is too small
+#: (too few galaxies, or a footprint far smaller than the map) for the requested map.
+MIN_OBSERVED_FRACTION = 0.01
 
 
 def field_center(ra: np.ndarray, dec: np.ndarray) -> tuple[float, float]:
@@ -62,6 +67,31 @@ def _size_for(x: np.ndarray, y: np.ndarray, centre_pix: float) -> int:
     return int(2 * np.ceil(half + 0.5))
 
 
+def _check_size(size: int, pixel_arcmin: float, n_galaxies: int, *, fitted: bool) -> None:
+    """Refuse a map smaller than :data:`MIN_SIZE` (a catalogue too small for a map) or one too large for memory."""
+    from miu2net.validate import check_map_size_memory
+
+    if size < MIN_SIZE:
+        if fitted:
+            raise InputError(
+                f"the catalogue is too small for a map: its {n_galaxies} galaxies span {size}x{size} pixels of "
+                f"{pixel_arcmin:g}' and a map needs at least {MIN_SIZE}x{MIN_SIZE}; give a catalogue covering at "
+                f"least {MIN_SIZE * pixel_arcmin:g}' on a side, or a smaller --pixel-arcmin")
+        raise InputError(f"--size must be at least {MIN_SIZE} pixels; got {size}")
+    check_map_size_memory(size, flag="--size" if not fitted else "the footprint's map, --size")
+
+
+def _check_coverage(observed: np.ndarray, n_inside: int, pixel_arcmin: float) -> None:
+    """Refuse a map in which fewer than :data:`MIN_OBSERVED_FRACTION` of the pixels hold a galaxy."""
+    fraction = float(observed.mean())
+    if fraction < MIN_OBSERVED_FRACTION:
+        ny, nx = observed.shape
+        raise InputError(
+            f"the catalogue is too small for the requested map: {n_inside} galaxies fill {int(observed.sum())} of "
+            f"the {ny}x{nx} pixels of {pixel_arcmin:g}' ({fraction:.2%}; at least {MIN_OBSERVED_FRACTION:.0%} "
+            "must hold a galaxy); give a smaller --size, a larger --pixel-arcmin, or more galaxies")
+
+
 def bin_catalogue(
     catalogue: Catalogue,
     *,
@@ -85,8 +115,8 @@ def bin_catalogue(
     Returns:
         The ShearMap (pixel frame, with WCS, mask of non-empty pixels and noise map) and the Binning.
     """
-    if pixel_arcmin <= 0:
-        raise InputError(f"pixel_arcmin must be > 0; got {pixel_arcmin}")
+    if not np.isfinite(pixel_arcmin) or pixel_arcmin <= 0:
+        raise InputError(f"pixel_arcmin must be a finite number > 0 (arcmin); got {pixel_arcmin}")
     center = field_center(catalogue.ra, catalogue.dec) if center is None else (float(center[0]), float(center[1]))
     if not -90 <= center[1] <= 90:
         raise InputError(f"centre Dec {center[1]} is outside [-90, 90] degrees")
@@ -96,6 +126,7 @@ def bin_catalogue(
     behind = ~np.isfinite(x) | ~np.isfinite(y)
     if behind.all():
         raise InputError("no galaxy can be projected about the chosen centre (all on the far hemisphere)")
+    fitted = size is None
     if size is None:
         size = _size_for(x[~behind], y[~behind], 0.0)
         if size > MAX_SIZE:
@@ -103,8 +134,7 @@ def bin_catalogue(
                 f"the footprint spans {size} pixels of {pixel_arcmin}' (> {MAX_SIZE}): use a larger --pixel-arcmin, "
                 "a --size with --center, or cut the catalogue"
             )
-    if size < 2:
-        raise InputError(f"map size must be >= 2 pixels; got {size}")
+    _check_size(size, pixel_arcmin, len(catalogue), fitted=fitted)
     wcs = default_wcs((size, size), pixel_arcmin, center_deg=center)
     px, py = wcs.world_to_pixel_values(catalogue.ra, catalogue.dec)
     ix, iy = np.floor(px + 0.5).astype(np.int64, copy=False), np.floor(py + 0.5).astype(np.int64, copy=False)
@@ -141,6 +171,7 @@ def bin_catalogue(
     g1, g2, wsum = binning.bin(e1, e2)
     w2sum = np.bincount(binning.pixel_index, weights=weight**2, minlength=size * size).reshape(size, size)
     observed = wsum > 0
+    _check_coverage(observed, int(inside.sum()), pixel_arcmin)
     with np.errstate(invalid="ignore", divide="ignore"):
         noise = np.where(observed, s * np.sqrt(w2sum) / wsum, np.inf)
     meta = {**catalogue.meta, "n_galaxies_in_map": int(inside.sum()), "n_outside_map": int((~inside).sum()),
