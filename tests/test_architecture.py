@@ -59,3 +59,18 @@ def test_every_module_has_a_place_in_the_house():
             if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists())}
     missing = sorted(here - placed - {"miu2net.models"})
     assert not missing, f"place these in [tool.importlinter] layers: {missing}"
+
+
+def test_no_import_cycles_between_modules():
+    """Inside a layer too: no two modules import each other, directly or around a loop (function-level
+    imports included)."""
+    import grimp
+
+    graph = grimp.build_graph("miu2net", cache_dir=None)
+    modules = sorted(graph.modules)
+    loops = []
+    for module in modules:
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported.startswith("miu2net") and graph.chain_exists(imported=module, importer=imported):
+                loops.append((module, imported))
+    assert not loops, f"import cycles (module imports X, X reaches back): {loops[:5]}"

@@ -202,7 +202,7 @@ class TrainedModel:
         data = self.config.get("calibration")
         if not data:
             return None
-        from miu2net.nn.calibration import Calibration
+        from miu2net.nn.conformal import Calibration
 
         return Calibration.from_dict(data)
 
