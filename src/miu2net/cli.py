@@ -132,6 +132,10 @@ def reconstruct(
     validate_reconstruct_request(shear_file, output=output, png=png, method=method, options=options,
                                  catalogue=catalogue, noise_realisations=noise_realisations, tile=tile,
                                  tile_overlap=tile_overlap)
+    if 0 < noise_realisations < 10:
+        console.print(f"[yellow]warning:[/] SIGMA_NOISE from {noise_realisations} noise realisations is itself "
+                      f"noisy (each pixel's σ to ±{100 / (2 * noise_realisations) ** 0.5:.0f} %), and so is the S/N; "
+                      "use 20 or more for numbers to quote", highlight=False, soft_wrap=True)
     with Progress(console=console, transient=True, disable=noise_realisations == 0) as bar:
         task = bar.add_task("noise realisations", total=noise_realisations or 1)
         kappa, shear = reconstruct_file(
@@ -305,6 +309,10 @@ def evaluate(
         name, opt = key.split(".", 1)
         per_method.setdefault(name, {})[opt] = value
     wanted = [m.strip() for m in methods.split(",") if m.strip()]
+    unused = sorted(set(per_method) - set(wanted))
+    if unused:
+        raise InputError(f"--option names {', '.join(unused)}, which is not among --methods {', '.join(wanted)}; "
+                         "check the spelling")
     usable, skipped = runnable_methods(wanted, dataset[0], dataset.pixel_arcmin, per_method)
     for name, reason in skipped.items():
         console.print(f"[yellow]skipping {name}:[/] {reason}", highlight=False, soft_wrap=True)

@@ -70,6 +70,10 @@ def runnable_methods(
     benchmark with its reason rather than failing the whole run; so is a network that bins the maps to
     its coarser pixel (the benchmark compares maps on the truth's grid).
     """
+    from miu2net.methods import get_method
+
+    for name in methods:  # a misspelled option is the user's mistake, not a method that cannot run here
+        get_method(method_name(name)).check_options(method_options.get(name, {}))
     shear = shear_of_sample(sample, pixel_arcmin)
     usable, skipped = [], {}
     for name in methods:

@@ -231,6 +231,8 @@ def write_kappa_map(kappa: KappaMap, path: str | Path) -> Path:
         if name == "KAPPA_E":
             for key, value, comment in cards:
                 hdu.header[key] = (value, comment)
+        if name == "SNR":
+            hdu.header["SNRDEF"] = (kappa.snr_definition, "what KAPPA_E is divided by")
         hdus.append(hdu)
     return _write_atomic(fits.HDUList(hdus), path)
 

@@ -126,12 +126,20 @@ class KappaMap:
 
     @property
     def snr(self) -> np.ndarray | None:
-        """kappa_e / sigma (total error when known, else noise-only), or None without an error map."""
-        err = self.sigma if self.sigma is not None else self.sigma_noise
+        """The detection S/N: kappa_e / sigma_noise (noise only, from randomly rotated ellipticities) when
+        known, else kappa_e / sigma (the total error); None without an error map (:attr:`snr_definition`)."""
+        err = self.sigma_noise if self.sigma_noise is not None else self.sigma
         if err is None:
             return None
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(err > 0, self.kappa_e / err, 0.0)
+
+    @property
+    def snr_definition(self) -> str | None:
+        """What :attr:`snr` divides by, as the ``SNRDEF`` header card says it."""
+        if self.sigma_noise is not None:
+            return "KAPPA_E/SIGMA_NOISE (detection S/N, noise only)"
+        return None if self.sigma is None else "KAPPA_E/SIGMA (total error)"
 
 
 def _binned_wcs(wcs: Any, factor: int, shape: tuple[int, int]) -> Any:

@@ -292,6 +292,12 @@ def validate_reconstruct_request(
         raise InputError(f"--option {', '.join(sorted(options))} belongs to one method: give --method too "
                          "(auto picks miu2net or ks)")
     opts = catalogue or CatalogueOptions()
+    if catalogue is not None and is_gridded(path):
+        default = CatalogueOptions()
+        given = [name for name, value in catalogue.__dict__.items() if value != getattr(default, name)]
+        if given:
+            raise InputError(f"{path} is gridded shear, not a catalogue: the catalogue option(s) "
+                             f"{', '.join(_flag(n) for n in given)} do not apply to it")
     check_number(opts.pixel_arcmin, "--pixel-arcmin", low=0.0, low_open=True, high=600.0, unit="arcmin")
     if opts.size is not None:
         check_number(opts.size, "--size", low=MIN_MAP_SIZE, unit="pixels")
@@ -302,11 +308,19 @@ def validate_reconstruct_request(
         check_number(dec, "--center Dec", low=-90.0, high=90.0, unit="degrees")
     check_number(opts.shape_noise_sigma, "--shape-noise-sigma", low=0.0, high=1.0, low_open=True, high_open=True)
     check_number(noise_realisations, "--noise-realisations", low=0)
+    if noise_realisations == 1:
+        raise InputError("--noise-realisations 1 cannot estimate a standard deviation: give 0 (none) or at "
+                         "least 2 (20 or more for a trustworthy SIGMA_NOISE and S/N)")
     if tile is not None:
         check_number(tile, "--tile", low=MIN_MAP_SIZE, unit="pixels")
         check_number(tile_overlap, "--tile-overlap", low=0, high=tile - 1, unit="pixels (less than --tile)")
     else:
         check_number(tile_overlap, "--tile-overlap", low=0, unit="pixels")
+
+
+def _flag(option: str) -> str:
+    """The CLI flag of a :class:`CatalogueOptions` field."""
+    return {"columns": "--ra-col/--dec-col/--e1-col/...", "cuts": "--cut"}.get(option, "--" + option.replace("_", "-"))
 
 
 def explain_auto_fallback(reason: str, shear: ShearMap) -> str:

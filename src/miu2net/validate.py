@@ -115,6 +115,9 @@ def check_output_path(path: Path, flag: str, *, inputs: Iterable[Path] = (), oth
         if source is not None and _same_file(path, Path(source)):
             raise InputError(f"{flag} {path} is the input {source}: writing it would destroy the input; "
                              "give another output name")
+        if source is not None and Path(source).is_dir() and _inside(path, Path(source)):
+            raise InputError(f"{flag} {path} lies inside the input {source}: writing there would change the "
+                             "input; give an output outside it")
     for other_flag, other in others:
         if other is not None and _same_file(path, Path(other)):
             raise InputError(f"{flag} {path} is also {other_flag}: give each output its own name")
@@ -126,10 +129,31 @@ def check_output_path(path: Path, flag: str, *, inputs: Iterable[Path] = (), oth
             raise InputError(f"{flag} {path}: {parent} is a file, so the folder cannot be made")
     elif not parent.is_dir():
         raise InputError(f"{flag} {path}: the folder {parent} does not exist; create it first")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not os.access(parent, os.W_OK | os.X_OK) or not _can_create_in(parent):
         raise InputError(f"{flag} {path}: the folder {parent} is not writable")
     if path.exists() and not os.access(path, os.W_OK) and not folder:
         raise InputError(f"{flag} {path}: the existing file is not writable")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """True when ``path`` lies inside ``folder`` (both resolved, symlinks followed)."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can really be created in ``folder`` (``os.access`` says yes to root everywhere and
+    knows nothing of read-only or special file systems): create and remove an empty temporary file."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".miu2net-write-check."):
+            return True
+    except OSError:
+        return False
 
 
 def check_input_file(path: Path, flag: str) -> None:
