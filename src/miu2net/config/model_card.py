@@ -170,7 +170,7 @@ class ModelCard(FrozenModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(line.strip() for line in format_errors(exc).splitlines())
+            problems = "; ".join(line.strip().removeprefix("(top level): ") for line in format_errors(exc).splitlines())
             raise InputError(f"{source}: invalid model card: {problems}") from None
 
     @classmethod
