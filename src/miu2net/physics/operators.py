@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.fft as sfft
 
 
 def _is_torch(x: Any) -> bool:
@@ -63,9 +64,10 @@ def _apply(field: Any, conjugate: bool, pad: bool) -> Any:
         kernel = _kernel_torch(*size, spectrum)
         out = torch.fft.ifft2(spectrum * (kernel.conj() if conjugate else kernel))
     else:
-        spectrum = np.fft.fft2(field, s=size)
-        kernel = _kernel_numpy(*size)
-        out = np.fft.ifft2(spectrum * (kernel.conj() if conjugate else kernel))
+        # scipy.fft (pocketfft, in place): numpy.fft pays ~0.4 s on the first call of each large size
+        spectrum = sfft.fft2(field, s=size)
+        spectrum *= np.conj(_kernel_numpy(*size)) if conjugate else _kernel_numpy(*size)
+        out = sfft.ifft2(spectrum, overwrite_x=True)
     return out[..., :ny, :nx]
 
 
