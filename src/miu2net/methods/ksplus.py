@@ -49,9 +49,9 @@ def _dct_hard_threshold(kappa: np.ndarray, level: float) -> np.ndarray:
     if level <= 0:
         return kappa
     coeffs = sfft.dctn(kappa, norm="ortho")
-    re, im = coeffs.real, coeffs.imag
-    coeffs = np.where(np.abs(re) > level, re, 0) + 1j * np.where(np.abs(im) > level, im, 0)
-    return sfft.idctn(coeffs, norm="ortho").astype(kappa.dtype, copy=False)
+    for part in (coeffs.real, coeffs.imag):  # in place, in the map's precision
+        part[np.abs(part) <= level] = 0
+    return sfft.idctn(coeffs, norm="ortho", overwrite_x=True).astype(kappa.dtype, copy=False)
 
 
 def _match_gap_variance(kappa: np.ndarray, gaps: np.ndarray, observed: np.ndarray, n_scales: int) -> np.ndarray:
@@ -113,9 +113,19 @@ def reconstruct(
     gaps = np.flatnonzero(~shear.observed)
     constrain = bool(power_constraint) and gaps.size > 0
 
+    kernel_conj = np.conj(kernel)
+
     def data_step(kappa: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-        model = sfft.ifft2(kernel * sfft.fft2(kappa))
-        return kappa + sfft.ifft2(np.conj(kernel) * sfft.fft2(mask * (gamma - model)))
+        spec = sfft.fft2(kappa)
+        spec *= kernel
+        resid = sfft.ifft2(spec, overwrite_x=True)  # the model's shear A kappa
+        np.subtract(gamma, resid, out=resid)
+        resid *= mask
+        spec = sfft.fft2(resid, overwrite_x=True)
+        spec *= kernel_conj
+        out = sfft.ifft2(spec, overwrite_x=True)
+        out += kappa
+        return out
 
     kappa = np.zeros(grid.padded_shape, dtype=np.complex64)
     first = data_step(kappa, data)
