@@ -40,6 +40,24 @@ def _kernel_numpy(ny: int, nx: int) -> np.ndarray:
     return kernel
 
 
+def _multiply_kernel(spectrum: np.ndarray, conjugate: bool, rows: int = 256) -> None:
+    """``spectrum *= D`` (or D*) in place, the kernel of :func:`_kernel_numpy` built a block of rows at a
+    time (small temporaries: the cost stays proportional to the grid on large maps)."""
+    ny, nx = spectrum.shape[-2:]
+    l1 = np.fft.fftfreq(nx)[None, :]
+    l2_all = np.fft.fftfreq(ny)
+    sign = -1.0 if conjugate else 1.0
+    for y0 in range(0, ny, rows):
+        l2 = l2_all[y0 : y0 + rows, None]
+        l_sq = l1**2 + l2**2
+        if y0 == 0:
+            l_sq[0, 0] = 1.0  # the l = 0 mode is zeroed below
+        kernel = ((l1**2 - l2**2) + sign * 2j * (l1 * l2)) / l_sq
+        if y0 == 0:
+            kernel[0, 0] = 0.0
+        spectrum[..., y0 : y0 + rows, :] *= kernel
+
+
 def _kernel_torch(ny: int, nx: int, like: Any) -> Any:
     import torch
 
@@ -66,7 +84,7 @@ def _apply(field: Any, conjugate: bool, pad: bool) -> Any:
     else:
         # scipy.fft (pocketfft, in place): numpy.fft pays ~0.4 s on the first call of each large size
         spectrum = sfft.fft2(field, s=size)
-        spectrum *= np.conj(_kernel_numpy(*size)) if conjugate else _kernel_numpy(*size)
+        _multiply_kernel(spectrum, conjugate)
         out = sfft.ifft2(spectrum, overwrite_x=True)
     return out[..., :ny, :nx]
 
