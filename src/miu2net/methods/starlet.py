@@ -109,7 +109,7 @@ def _transform_pixel(image: np.ndarray, n_scales: int, mode: str) -> np.ndarray:
     current = image
     for j in range(n_scales):
         smoother = _smooth_pixel(current, 2**j, mode)
-        coeffs[j] = current - smoother
+        np.subtract(current, smoother, out=coeffs[j])
         current = smoother
     coeffs[n_scales] = current
     return coeffs
