@@ -255,16 +255,18 @@ def main() -> None:
     rows = [r for r in record.get("rows", []) if "size" in r]
     new_rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
         for size in args.sizes:
-            path = Path(tmp) / f"obs{size}.npz"
-            write_observation(size, path)
-            names = list(args.methods) + (["reference"] if args.reference else [])
-            for name in names:
+            paths[size] = Path(tmp) / f"obs{size}.npz"
+            write_observation(size, paths[size])
+        names = list(args.methods) + (["reference"] if args.reference else [])
+        # one method at every size in a row, so that the ratios compare runs close in time
+        for name in names:
+            for size in args.sizes:
                 tile = args.tile if (args.tile and name in args.tiled and size > args.tile) else None
                 repeats = args.repeats if size <= 1024 else 1
-                proc = subprocess.run([sys.executable, __file__, "--case", name, str(path), str(tile or "none"),
-                                       str(repeats)],
-                                      capture_output=True, text=True)
+                proc = subprocess.run([sys.executable, __file__, "--case", name, str(paths[size]), str(tile or "none"),
+                                       str(repeats)], capture_output=True, text=True)
                 if proc.returncode != 0:
                     print(f"{name} {size}²: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
                     continue

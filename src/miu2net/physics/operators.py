@@ -83,9 +83,13 @@ def _apply(field: Any, conjugate: bool, pad: bool) -> Any:
         out = torch.fft.ifft2(spectrum * (kernel.conj() if conjugate else kernel))
     else:
         # scipy.fft (pocketfft, in place): numpy.fft pays ~0.4 s on the first call of each large size
-        spectrum = sfft.fft2(field, s=size)
+        # fft2(field, s=size) and its crop, done axis by axis so that the zero rows added by the padding
+        # are never transformed and the rows cropped away never inverse-transformed
+        spectrum = sfft.fft(field, n=size[1], axis=-1)
+        spectrum = sfft.fft(spectrum, n=size[0], axis=-2, overwrite_x=True)
         _multiply_kernel(spectrum, conjugate)
-        out = sfft.ifft2(spectrum, overwrite_x=True)
+        spectrum = sfft.ifft(spectrum, axis=-2, overwrite_x=True)[..., :ny, :]
+        return np.ascontiguousarray(sfft.ifft(spectrum, axis=-1, overwrite_x=True)[..., :nx])
     return out[..., :ny, :nx]
 
 
