@@ -513,8 +513,9 @@ class WienerSolver:
         cd = self.complex_dtype
         self.k1, self.k2 = xp.asarray(kernel_1 * sqrt_power, cd), xp.asarray(kernel_2 * sqrt_power, cd)
         self.k1_conj, self.k2_conj = xp.asarray(np.conj(kernel_1) * sqrt_power, cd), xp.asarray(np.conj(kernel_2) * sqrt_power, cd)
-        self.k1_b, self.k2_b = self.b_scale * self.k1, self.b_scale * self.k2
-        self.k1_b_conj, self.k2_b_conj = self.b_scale * self.k1_conj, self.b_scale * self.k2_conj
+        if self.n_comp == 2:  # the B-mode kernels exist only when B has a prior
+            self.k1_b, self.k2_b = self.b_scale * self.k1, self.b_scale * self.k2
+            self.k1_b_conj, self.k2_b_conj = self.b_scale * self.k1_conj, self.b_scale * self.k2_conj
         precond = [1.0 / (1.0 + self.mean_weight * power)]
         if self.n_comp == 2:
             precond.append(1.0 / (1.0 + self.mean_weight * self.b_scale**2 * power))
@@ -559,20 +560,30 @@ class WienerSolver:
         return self.xp.dot(a, b, self.edge_columns)
 
     def kappa_of(self, y) -> np.ndarray:
-        """The convergence :math:`S^{1/2} y` (complex E + iB, padded grid, numpy) of whitened states."""
+        """The convergence :math:`S^{1/2} y` (complex E + iB, padded grid, numpy, the solver's precision)
+        of whitened states."""
         parts = [self.sqrt_power * y[:, 0]]
         if self.n_comp == 2:
             parts.append((self.b_scale * self.sqrt_power) * y[:, 1])
-        k = self.xp.to_numpy(self.xp.irfft2(self.xp.stack(parts, 1), self.grid.padded_shape)).astype(np.float64)
-        return k[:, 0] + 1j * k[:, 1] if self.n_comp == 2 else k[:, 0].astype(np.complex128)
+        k = self.xp.to_numpy(self.xp.irfft2(self.xp.stack(parts, 1), self.grid.padded_shape))
+        out = np.empty((k.shape[0],) + k.shape[2:], dtype=self.complex_dtype)
+        out.real = k[:, 0]
+        out.imag = k[:, 1] if self.n_comp == 2 else 0.0
+        return out
 
     # -- the conjugate-gradient solve ----------------------------------------------------------------
     def solve_many(self, data: np.ndarray, *, tol: float, max_iter: int, y0=None) -> list[WienerResult]:
-        """Wiener-filter the complex shears ``data`` ``[m, ny, nx]`` (padded grid) in one batched CG."""
+        """Wiener-filter the complex shears ``data`` ``[m, ny, nx]`` (padded grid) in one batched CG; or
+        real ``[m, 2, ny, nx]`` stacks of (gamma1, gamma2)."""
         data = np.asarray(data)
         m = data.shape[0]
         xp = self.xp
-        pixels = xp.asarray(np.stack([data.real, data.imag], 1), self.real_dtype)
+        if np.iscomplexobj(data):
+            pixels = np.empty((m, 2) + data.shape[1:], dtype=self.real_dtype)
+            pixels[:, 0], pixels[:, 1] = data.real, data.imag
+        else:
+            pixels = data
+        pixels = xp.asarray(pixels, self.real_dtype)
         b = self._back(self.weights * pixels)
         b_norm = self._dot(b, self.precond * b)
         if y0 is None:
@@ -695,16 +706,21 @@ def reconstruct(
     )
     solver = WienerSolver(grid, weights, cl_of_ell, b_mode_prior=b_mode_prior, single_precision=bool(single_precision),
                           backend=backend, device=device)
-    data = shear_data(shear, grid)
+    g1 = grid.embed((shear.g1 * shear.mask).astype(solver.real_dtype))
+    g2 = grid.embed((shear.g2 * shear.mask).astype(solver.real_dtype))
     if b_mode_prior == 0:
         # The posterior mean of a pure-E field has no B mode; for a null test, kappa_B is the E-mode
-        # Wiener map of the shear rotated by 45 degrees (gamma -> i gamma), which carries the data's B
-        # modes into E: kappa_E(rotated) = -kappa_B. Both right-hand sides share one batched CG.
-        results = solver.solve_many(np.stack([data, 1j * data]), tol=tol, max_iter=max_iter)
-        kappa = grid.crop(results[0].kappa).real - 1j * grid.crop(results[1].kappa).real
+        # Wiener map of the shear rotated by 45 degrees (gamma -> i gamma = (-gamma2, gamma1)), which
+        # carries the data's B modes into E: kappa_E(rotated) = -kappa_B. Both right-hand sides share
+        # one batched CG.
+        results = solver.solve_many(np.stack([np.stack([g1, g2]), np.stack([-g2, g1])]), tol=tol, max_iter=max_iter)
+        kappa_e = grid.crop(results[0].kappa.real).astype(np.float64)
+        kappa_b = -grid.crop(results[1].kappa.real).astype(np.float64)
     else:
-        results = [solver.solve(data, tol=tol, max_iter=max_iter)]
-        kappa = grid.crop(results[0].kappa)
+        results = solver.solve_many(np.stack([g1, g2])[None], tol=tol, max_iter=max_iter)
+        kappa_e = grid.crop(results[0].kappa.real).astype(np.float64)
+        kappa_b = grid.crop(results[0].kappa.imag).astype(np.float64)
+    del g1, g2
     result = max(results, key=lambda res: res.n_iter)
     for res in results:
         if not res.converged:
@@ -727,8 +743,8 @@ def reconstruct(
         "backend": backend if backend == "numpy" else f"torch:{solver.xp.device}",
     }
     return KappaMap(
-        kappa_e=np.ascontiguousarray(kappa.real),
-        kappa_b=np.ascontiguousarray(kappa.imag),
+        kappa_e=kappa_e,
+        kappa_b=kappa_b,
         pixel_arcmin=shear.pixel_arcmin,
         wcs=shear.wcs,
         meta={
