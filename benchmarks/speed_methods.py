@@ -229,7 +229,7 @@ def git_commit() -> str:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              cwd=Path(__file__).parent, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=Path(__file__).parent).stdout.strip()
+                               text=True, cwd=Path(__file__).parent, check=False).stdout.strip()
         return out + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -289,7 +289,7 @@ def main() -> None:
                 tile = args.tile if (args.tile and name in args.tiled and size > args.tile) else None
                 repeats = args.repeats if size <= 1024 else 1
                 proc = subprocess.run([sys.executable, __file__, "--case", name, str(paths[size]), str(tile or "none"),
-                                       str(repeats)], capture_output=True, text=True)
+                                       str(repeats)], capture_output=True, text=True, check=False)
                 if proc.returncode != 0:
                     print(f"{name} {size}²: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
                     continue

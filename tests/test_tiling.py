@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lensing_helpers import cut_field
 
 from miu2net.errors import InputError
 from miu2net.maps import KappaMap, ShearMap
@@ -12,7 +13,6 @@ from miu2net.methods.wiener import signal_power
 from miu2net.physics.masks import survey_mask
 from miu2net.physics.shear import pixel_noise_sigma
 from miu2net.survey.tiling import reconstruct_tiled
-from lensing_helpers import cut_field
 
 PIXEL = 0.82
 
