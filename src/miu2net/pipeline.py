@@ -111,7 +111,8 @@ def reconstruct_file(
             realisations for ``SIGMA_NOISE`` and ``SNR``; 0 for none.
         tile, tile_overlap: reconstruct in tiles of ``tile`` pixels overlapping by ``tile_overlap``
             (wide fields); None for one map.
-        scheduler: address of a Dask distributed scheduler for the tiles (default: local threads).
+        scheduler: Dask scheduler for the tiles: None or "threads" (local threads), "processes",
+            "synchronous", or the address of a Dask distributed scheduler (tcp://host:8786).
         seed: seed of the noise realisations.
         progress: called with the number of noise realisations done.
         survey: a survey preset (``csst``, ``csst-small``, ``euclid``, ``lsst``) or SurveyConfig whose

@@ -50,9 +50,9 @@ def _dct_hard_threshold(kappa: np.ndarray, level: float) -> np.ndarray:
     if level <= 0:
         return kappa
     coeffs = sfft.dctn(kappa, norm="ortho")
-    re, im = coeffs.real, coeffs.imag
-    coeffs = np.where(np.abs(re) > level, re, 0) + 1j * np.where(np.abs(im) > level, im, 0)
-    return sfft.idctn(coeffs, norm="ortho").astype(kappa.dtype, copy=False)
+    parts = coeffs.view(coeffs.real.dtype)  # real and imaginary parts interleaved: one contiguous pass
+    parts[np.abs(parts) <= level] = 0
+    return sfft.idctn(coeffs, norm="ortho", overwrite_x=True).astype(kappa.dtype, copy=False)
 
 
 def _match_gap_variance(kappa: np.ndarray, gaps: np.ndarray, observed: np.ndarray, n_scales: int) -> np.ndarray:
@@ -61,15 +61,28 @@ def _match_gap_variance(kappa: np.ndarray, gaps: np.ndarray, observed: np.ndarra
     ``gaps`` and ``observed`` are flat indices into the map. Real and imaginary parts (E and B) are
     matched separately.
     """
-    coeffs = starlet_transform(kappa, n_scales=n_scales, boundary="mirror")
-    flat = coeffs.reshape(n_scales + 1, -1)
-    for j in range(n_scales):
-        for part in (flat[j].real, flat[j].imag):
-            inside = part[gaps]
+    out = kappa.copy()
+    complete = gaps.size + observed.size == kappa.size  # observed and gaps partition the map
+    for target, part in ((out.real, kappa.real), (out.imag, kappa.imag)):
+        flat = starlet_transform(np.ascontiguousarray(part), n_scales=n_scales, boundary="mirror").reshape(
+            n_scales + 1, -1)
+        change = np.zeros(gaps.size, dtype=np.float64)
+        for j in range(n_scales):
+            inside = flat[j][gaps]
             std_in = inside.std()
-            if std_in > 0:
-                part[gaps] = inside * (part[observed].std() / std_in)
-    return coeffs.sum(axis=0)
+            if std_in <= 0:
+                continue
+            if complete:  # the observed pixels' std from the totals, without gathering them
+                n_obs = observed.size
+                mean = (float(flat[j].sum(dtype=np.float64)) - float(inside.sum(dtype=np.float64))) / n_obs
+                square = (float(np.dot(flat[j], flat[j])) - float(np.dot(inside, inside))) / n_obs
+                std_obs = np.sqrt(max(square - mean**2, 0.0))
+            else:
+                std_obs = flat[j][observed].std()
+            change += (std_obs / std_in - 1.0) * inside
+        # the scales sum to the map, so rescaling scale j in the gaps adds (factor - 1) w_j there
+        target.flat[gaps] += change.astype(target.dtype)
+    return out
 
 
 def reconstruct(
@@ -114,9 +127,19 @@ def reconstruct(
     gaps = np.flatnonzero(~shear.observed)
     constrain = bool(power_constraint) and gaps.size > 0
 
+    kernel_conj = np.conj(kernel)
+
     def data_step(kappa: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-        model = sfft.ifft2(kernel * sfft.fft2(kappa))
-        return kappa + sfft.ifft2(np.conj(kernel) * sfft.fft2(mask * (gamma - model)))
+        spec = sfft.fft2(kappa)
+        spec *= kernel
+        resid = sfft.ifft2(spec, overwrite_x=True)  # the model's shear A kappa
+        np.subtract(gamma, resid, out=resid)
+        resid *= mask
+        spec = sfft.fft2(resid, overwrite_x=True)
+        spec *= kernel_conj
+        out = sfft.ifft2(spec, overwrite_x=True)
+        out += kappa
+        return out
 
     kappa = np.zeros(grid.padded_shape, dtype=np.complex64)
     first = data_step(kappa, data)

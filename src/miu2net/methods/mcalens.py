@@ -27,7 +27,8 @@ descent), each pass
 until the relative change of :math:`\kappa` on the map is below ``tol`` or after ``max_iter`` passes.
 The reduced shear is handled as in :mod:`.sparse` (:math:`\gamma = g(1-\kappa_E)` with the current
 total estimate, updated every pass). The Gaussian part lives on the padded grid (the prior fills the
-margin: the map is a cut of a larger sky), the sparse part on the map only (as in :mod:`.sparse`).
+margin of ``pad_pixels``: the map is a cut of a larger sky), the sparse part on the map only (as in
+:mod:`.sparse`). All FFTs are single precision.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+import scipy.fft as sfft
 
 from miu2net.errors import InputError
 from miu2net.maps import KappaMap, ShearMap
@@ -44,6 +46,7 @@ from miu2net.methods.sparse import Fista, StarletDenoiser, weights_and_step
 from miu2net.methods.starlet import check_n_scales
 from miu2net.methods.wiener import (
     DEFAULT_N_GAL_ARCMIN2,
+    DEFAULT_PAD_PIXELS,
     DEFAULT_SHAPE_NOISE_SIGMA,
     LensingGrid,
     WienerSolver,
@@ -73,6 +76,7 @@ def reconstruct(
     tol: float = 1e-4,
     max_iter: int = 30,
     wiener_tol: float = 1e-4,
+    pad_pixels: int = DEFAULT_PAD_PIXELS,
     shape_noise_sigma: float = DEFAULT_SHAPE_NOISE_SIGMA,
     n_gal_arcmin2: float = DEFAULT_N_GAL_ARCMIN2,
 ) -> KappaMap:
@@ -98,11 +102,16 @@ def reconstruct(
             (dimensionless, as in :mod:`.wiener`; default 0: kappa_E is the posterior mean and kappa_B
             the Gaussian map of the 45-degree-rotated shear, a null test).
         reduced_shear: iterate gamma = g (1 - kappa_E) (reduced-shear correction); False takes g as gamma.
-        pad: embed the map in an unobserved margin (grid twice the size) for the Gaussian component.
+        pad: embed the map in an unobserved margin of ``pad_pixels`` on each side, as the Wiener filter
+            does (:func:`miu2net.methods.wiener.reconstruct`): the Gaussian component's prior fills it,
+            the sparse component is zero there.
         tol: stop when ||kappa_new - kappa|| / ||kappa_new|| on the map falls below this (dimensionless).
         max_iter: cap on the number of alternations.
-        wiener_tol: relative residual of each (warm-started, single-precision) conjugate-gradient Wiener
-            solve (dimensionless; each solve is capped at 500 iterations).
+        wiener_tol: relative preconditioned residual of each (warm-started, single-precision)
+            conjugate-gradient Wiener solve (dimensionless, :class:`.wiener.WienerSolver`; each solve is
+            capped at 500 iterations).
+        pad_pixels: width of that margin on each side in pixels (default 32, the Wiener filter's; padded
+            sides rounded up to fast FFT sizes). The grid grows like the map, not four times as fast.
         shape_noise_sigma: total ellipticity rms sigma_e (default 0.4), used only when ``shear.noise`` is None.
         n_gal_arcmin2: galaxies per arcmin² (default 50), used only when ``shear.noise`` is None.
 
@@ -122,7 +131,8 @@ def reconstruct(
     max_iter = check_count("max_iter", max_iter)
     wiener_tol = check_positive("wiener_tol", wiener_tol)
     cl_of_ell, signal = signal_power(cl_kappa=cl_kappa, z_source=z_source, nz=nz)
-    grid = LensingGrid.build(shear.shape, shear.pixel_arcmin, pad=bool(pad))
+    pad_pixels = check_count("pad_pixels", pad_pixels, minimum=0)
+    grid = LensingGrid.build(shear.shape, shear.pixel_arcmin, pad=bool(pad), margin=pad_pixels)
     weights, step, noise = weights_and_step(shear, grid, shape_noise_sigma, n_gal_arcmin2)
     wiener = WienerSolver(grid, weights, cl_of_ell, b_mode_prior=b_mode_prior, single_precision=True)
     denoiser = StarletDenoiser(grid, weights, step, n_scales=n_scales, k_sigma=k_sigma)
@@ -150,7 +160,7 @@ def reconstruct(
         kappa_s = denoiser.threshold(z, z_spectrum, "support", support, keep_coarse=False)
         if positive_peaks:
             kappa_s = (np.maximum(kappa_s.real, 0) + 1j * kappa_s.imag).astype(np.complex64)
-        residual_data = gamma - grid.forward(grid.embed(kappa_s)).astype(np.complex64)
+        residual_data = gamma - sfft.ifft2(gradient.kernel * sfft.fft2(grid.embed(kappa_s)), overwrite_x=True)
         result = wiener.solve(residual_data, tol=wiener_tol, max_iter=WIENER_MAX_ITER, y0=y_g)
         kappa_g, y_g = result.kappa, result.y
         cg_iterations.append(result.n_iter)
@@ -178,6 +188,7 @@ def reconstruct(
         "tol": tol,
         "max_iter": max_iter,
         "wiener_tol": wiener_tol,
+        "pad_pixels": pad_pixels,
     }
     total = total.astype(np.complex128)
     if b_mode_prior == 0:
@@ -202,6 +213,6 @@ def reconstruct(
 
 METHOD = Method("mcalens", reconstruct, options(
     "cl_kappa", "z_source", "nz", "k_sigma", "n_scales", "first_detect_scale", "positive_peaks",
-    "b_mode_prior", "reduced_shear", "pad", "tol", "max_iter", "wiener_tol", "shape_noise_sigma",
-    "n_gal_arcmin2",
+    "b_mode_prior", "reduced_shear", "pad", "tol", "max_iter", "wiener_tol", "pad_pixels",
+    "shape_noise_sigma", "n_gal_arcmin2",
 ))

@@ -90,7 +90,7 @@ class StarletDenoiser:
 
     def details(self, spectrum: np.ndarray) -> np.ndarray:
         """Detail scales ``[J, ny, nx]`` on the map of the padded image whose ``fft2`` is ``spectrum``."""
-        return self.grid.crop(sfft.ifft2(self.filters * spectrum[None]))
+        return self.grid.crop(sfft.ifft2(self.filters * spectrum[None], overwrite_x=True))
 
     @staticmethod
     def _shrink(part: np.ndarray, thresholds: np.ndarray, kind: str) -> np.ndarray:
@@ -130,7 +130,10 @@ class StarletDenoiser:
         else:
             re = self._shrink(details.real, thr_e, kind)
             im = self._shrink(details.imag, thr_b, kind)
-        return (coarse + (re.sum(axis=0) + 1j * im.sum(axis=0))).astype(np.complex64)
+        out = np.empty(image.shape, dtype=np.complex64)
+        out.real, out.imag = re.sum(axis=0), im.sum(axis=0)
+        out += coarse
+        return out
 
     def reweighted(self, spectrum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r"""Reweighted-ℓ1 thresholds :math:`\lambda / (1 + |\alpha|/\lambda)` from the soft-thresholded
@@ -281,6 +284,7 @@ class Fista:
     def __init__(self, grid: LensingGrid, weights: np.ndarray, step: float, data: np.ndarray, *, reduced_shear: bool):
         self.grid = grid
         self.kernel = grid.kernel.astype(np.complex64)
+        self.kernel_conj = np.conj(self.kernel)
         self.scaled_weights = (step * weights).astype(np.float32)
         self.data = data.astype(np.complex64)
         self.reduced_shear = reduced_shear
@@ -294,18 +298,24 @@ class Fista:
         explaining the data (the Gaussian component of MCALens), or None; ``data`` replaces the shear
         given at construction (then used as it is, without the reduced-shear correction).
         """
-        padded = self.grid.embed(kappa)
+        padded = self.grid.embed(kappa.astype(np.complex64, copy=False))
         spectrum = sfft.fft2(padded)
+        if offset is not None:
+            offset = offset.astype(np.complex64, copy=False)  # single precision throughout
         model_spectrum = spectrum if offset is None else spectrum + sfft.fft2(offset)
-        model = sfft.ifft2(self.kernel * model_spectrum)
-        total = padded if offset is None else padded + offset
+        model = sfft.ifft2(self.kernel * model_spectrum, overwrite_x=True)
         if data is not None:
             gamma = data.astype(np.complex64, copy=False)
         elif self.reduced_shear:
+            total = padded if offset is None else padded + offset
             gamma = shear_from_reduced(self.data, total.real)
         else:
             gamma = self.data
-        z_spectrum = spectrum + np.conj(self.kernel) * sfft.fft2(self.scaled_weights * (gamma - model))
+        np.subtract(gamma, model, out=model)
+        model *= self.scaled_weights
+        z_spectrum = sfft.fft2(model, overwrite_x=True)
+        z_spectrum *= self.kernel_conj
+        z_spectrum += spectrum
         return self.grid.crop(sfft.ifft2(z_spectrum)), z_spectrum
 
     def run(self, prox, *, positivity: bool, tol: float, max_iter: int, start: np.ndarray | None = None):

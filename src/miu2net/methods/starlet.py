@@ -74,6 +74,13 @@ def _check(shape: tuple[int, ...], n_scales: int, boundary: str) -> None:
         )
 
 
+def _shifted(padded: np.ndarray, axis: int, start: int, n: int) -> np.ndarray:
+    """The view ``padded[..., start:start + n, ...]`` along ``axis``."""
+    sl = [slice(None)] * padded.ndim
+    sl[axis] = slice(start, start + n)
+    return padded[tuple(sl)]
+
+
 def _smooth_pixel(image: np.ndarray, step: int, mode: str) -> np.ndarray:
     """One B3-spline smoothing with taps ``step`` pixels apart along the last two axes (pixel space)."""
     out = image
@@ -83,13 +90,15 @@ def _smooth_pixel(image: np.ndarray, step: int, mode: str) -> np.ndarray:
         pad[axis] = (reach, reach)
         padded = np.pad(out, pad, mode=mode)
         n = out.shape[axis]
-        acc = None
-        for tap, weight in enumerate(B3_TAPS):
-            start = tap * step
-            sl = [slice(None)] * out.ndim
-            sl[axis] = slice(start, start + n)
-            term = float(weight) * padded[tuple(sl)]  # a Python float keeps float32 maps in float32
-            acc = term if acc is None else acc + term
+        tap = [_shifted(padded, axis, k * step, n) for k in range(5)]
+        # symmetric taps [1, 4, 6, 4, 1]/16, summed in place (Python floats keep float32 maps in float32)
+        acc = tap[2] * float(B3_TAPS[2])
+        pair = np.add(tap[1], tap[3])
+        pair *= float(B3_TAPS[1])
+        acc += pair
+        np.add(tap[0], tap[4], out=pair)
+        pair *= float(B3_TAPS[0])
+        acc += pair
         out = acc
     return out
 
@@ -100,7 +109,7 @@ def _transform_pixel(image: np.ndarray, n_scales: int, mode: str) -> np.ndarray:
     current = image
     for j in range(n_scales):
         smoother = _smooth_pixel(current, 2**j, mode)
-        coeffs[j] = current - smoother
+        np.subtract(current, smoother, out=coeffs[j])
         current = smoother
     coeffs[n_scales] = current
     return coeffs

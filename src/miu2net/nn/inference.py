@@ -80,6 +80,8 @@ def load(model: Any) -> TrainedModel:
 def resolve_device(device: str) -> Any:
     import torch
 
+    if device is None:
+        return torch.device("cpu")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
