@@ -50,3 +50,19 @@ def test_the_preset_sets_the_catalogue_pixel(tmp_path):
 
     write_kappa_map(kappa, path)
     assert fits.getheader(path, "KAPPA_E")["SURVEY"] == "csst"
+
+
+def test_the_cli_takes_a_preset(tmp_path):
+    from typer.testing import CliRunner
+
+    from miu2net.cli import app
+
+    out = tmp_path / "k.fits"
+    result = CliRunner().invoke(app, ["reconstruct", "examples/merging_pair_catalogue.fits", "-o", str(out),
+                                      "--method", "ks", "--preset", "csst"])
+    assert result.exit_code == 0, result.output
+    header = fits.getheader(out, "KAPPA_E")
+    assert header["SURVEY"] == "csst" and header["PIXSCALE"] == pytest.approx(0.41)
+    bad = CliRunner().invoke(app, ["reconstruct", "examples/merging_pair_catalogue.fits", "-o", str(out),
+                                   "--preset", "hsc"])
+    assert bad.exit_code == 2 and "not a survey preset" in bad.output

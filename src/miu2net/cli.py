@@ -105,6 +105,9 @@ def reconstruct(
     seed: Annotated[int, typer.Option(help="Seed of the noise realisations.")] = 0,
     coverage: Annotated[Optional[float], typer.Option(
         help="Calibrated miu2net models: probability content of KAPPA_E ± SIGMA \\[0.68].")] = None,
+    preset: Annotated[Optional[str], typer.Option(
+        help="Survey preset (csst, csst-small, euclid, lsst) whose numbers are the defaults: the catalogue's "
+             "pixel, and the source redshifts, shape noise and density of the methods that take them.")] = None,
 ) -> None:
     """Reconstruct a convergence map from gridded shear or a catalogue; write FITS (and PNG)."""
     from rich.progress import Progress
@@ -132,6 +135,11 @@ def reconstruct(
     validate_reconstruct_request(shear_file, output=output, png=png, method=method, options=options,
                                  catalogue=catalogue, noise_realisations=noise_realisations, tile=tile,
                                  tile_overlap=tile_overlap)
+    if preset is not None:
+        from miu2net.config import PRESETS
+
+        if preset not in PRESETS:
+            raise InputError(f"--preset {preset!r} is not a survey preset; choose one of: {', '.join(PRESETS)}")
     if 0 < noise_realisations < 10:
         console.print(f"[yellow]warning:[/] SIGMA_NOISE from {noise_realisations} noise realisations is itself "
                       f"noisy (each pixel's σ to ±{100 / (2 * noise_realisations) ** 0.5:.0f} %), and so is the S/N; "
@@ -141,7 +149,7 @@ def reconstruct(
         kappa, shear = reconstruct_file(
             shear_file, method=method, options=options, catalogue=catalogue, noise_realisations=noise_realisations,
             tile=tile, tile_overlap=tile_overlap, scheduler=scheduler, seed=seed,
-            progress=lambda done: bar.update(task, completed=done),
+            progress=lambda done: bar.update(task, completed=done), survey=preset,
         )
     _write_outputs(kappa, shear, output, png, title=shear_file.name)
     for line in _reconstruct_report(kappa, shear, output, png, method):
