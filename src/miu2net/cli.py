@@ -48,6 +48,9 @@ def parse_options(pairs: list[str]) -> dict:
         if "=" not in pair:
             raise InputError(f"--option expects KEY=VALUE; got {pair!r}")
         key, value = pair.split("=", 1)
+        if value.strip().lower() in ("true", "false"):  # True, FALSE ... as well as JSON's true/false
+            options[key.strip()] = value.strip().lower() == "true"
+            continue
         try:
             options[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
