@@ -116,7 +116,7 @@ OPTIONS: dict[str, Option] = {
     "model": Option("model"),
     "device": Option("device", optional=True),
     "backend": Option("str"),
-    "pad_pixels": Option("int", low=0),
+    "pad_pixels": Option("int", optional=True, low=0),
     "single_precision": Option("bool", optional=True),
     "batch_size": Option("int", low=1),
     "allow_mismatch": Option("bool"),

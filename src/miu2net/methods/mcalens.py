@@ -46,12 +46,12 @@ from miu2net.methods.sparse import Fista, StarletDenoiser, weights_and_step
 from miu2net.methods.starlet import check_n_scales
 from miu2net.methods.wiener import (
     DEFAULT_N_GAL_ARCMIN2,
-    DEFAULT_PAD_PIXELS,
     DEFAULT_SHAPE_NOISE_SIGMA,
     LensingGrid,
     WienerSolver,
     check_count,
     check_positive,
+    margin_pixels,
     shear_data,
     shear_from_reduced,
     signal_power,
@@ -76,7 +76,7 @@ def reconstruct(
     tol: float = 1e-4,
     max_iter: int = 30,
     wiener_tol: float = 1e-4,
-    pad_pixels: int = DEFAULT_PAD_PIXELS,
+    pad_pixels: int | None = None,
     shape_noise_sigma: float = DEFAULT_SHAPE_NOISE_SIGMA,
     n_gal_arcmin2: float = DEFAULT_N_GAL_ARCMIN2,
 ) -> KappaMap:
@@ -110,8 +110,8 @@ def reconstruct(
         wiener_tol: relative preconditioned residual of each (warm-started, single-precision)
             conjugate-gradient Wiener solve (dimensionless, :class:`.wiener.WienerSolver`; each solve is
             capped at 500 iterations).
-        pad_pixels: width of that margin on each side in pixels (default 32, the Wiener filter's; padded
-            sides rounded up to fast FFT sizes). The grid grows like the map, not four times as fast.
+        pad_pixels: width of that margin on each side in pixels (default None: the Wiener filter's 26′;
+            padded sides rounded up to fast FFT sizes). The grid grows like the map, not four times as fast.
         shape_noise_sigma: total ellipticity rms sigma_e (default 0.4), used only when ``shear.noise`` is None.
         n_gal_arcmin2: galaxies per arcmin² (default 50), used only when ``shear.noise`` is None.
 
@@ -131,7 +131,7 @@ def reconstruct(
     max_iter = check_count("max_iter", max_iter)
     wiener_tol = check_positive("wiener_tol", wiener_tol)
     cl_of_ell, signal = signal_power(cl_kappa=cl_kappa, z_source=z_source, nz=nz)
-    pad_pixels = check_count("pad_pixels", pad_pixels, minimum=0)
+    pad_pixels = margin_pixels(pad_pixels, shear.pixel_arcmin)
     grid = LensingGrid.build(shear.shape, shear.pixel_arcmin, pad=bool(pad), margin=pad_pixels)
     weights, step, noise = weights_and_step(shear, grid, shape_noise_sigma, n_gal_arcmin2)
     wiener = WienerSolver(grid, weights, cl_of_ell, b_mode_prior=b_mode_prior, single_precision=True)
