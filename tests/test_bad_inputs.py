@@ -312,7 +312,7 @@ def test_auto_names_the_size_and_pixel_that_would_fit(tmp_path):
     result = runner.invoke(app, ["reconstruct", str(path), "-o", str(tmp_path / "k.fits")])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    assert "method auto: used ks" in text and "--size 128" in text, text
+    assert "method auto: used wiener" in text and "--size 128" in text, text
     assert "allow_mismatch" not in text
     result = runner.invoke(app, ["reconstruct", str(path), "-o", str(tmp_path / "k2.fits"), "--pixel-arcmin", "0.5",
                                  "--size", "64"])

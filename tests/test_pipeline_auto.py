@@ -54,25 +54,25 @@ def test_auto_falls_back_to_ks_and_says_why(tmp_path, small_sample):
     out = tmp_path / "kappa.fits"
     result = runner.invoke(app, ["reconstruct", str(path), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "method auto: used ks, since the shipped model does not fit this input" in result.output
+    assert "method auto: used wiener, since the shipped model does not fit this input" in result.output
     assert "no noise map" in result.output
     with fits.open(out) as hdul:
-        assert hdul["KAPPA_E"].header["METHOD"] == "ks"
+        assert hdul["KAPPA_E"].header["METHOD"] == "wiener"
 
 
 def test_auto_choice_per_input(small_sample):
     assert choose_method(_shear(small_sample), {})[0] == "miu2net"
     # A pixel the model cannot bin to (ratio 1.5) and a map smaller than the model: KS, with the reason.
     method, why = choose_method(_shear(small_sample, pixel=0.82 / 1.5), {})
-    assert method == "ks" and "pixel scale" in why["reason"]
+    assert method == "wiener" and "pixel scale" in why["reason"]
     cut = {k: v[:64, :64] for k, v in small_sample.items()}
     method, why = choose_method(_shear(cut), {})
-    assert method == "ks" and "smaller than the model's training size" in why["reason"]
+    assert method == "wiener" and "smaller than the model's training size" in why["reason"]
     # A finer pixel that would bin exactly (0.41' -> 0.82') keeps its grid with KS; the reason says how to
     # get the network (--method miu2net bins it).
     big = simulate_sample(preset("csst"), 3)
     method, why = choose_method(_shear(big, pixel=0.41), {})
-    assert method == "ks" and "--method miu2net bins them 2x2" in why["reason"]
+    assert method == "wiener" and "--method miu2net bins them 2x2" in why["reason"]
     with pytest.raises(InputError, match="give --method"):
         choose_method(_shear(small_sample), {"smooth_arcmin": 1.0})
 

@@ -76,7 +76,7 @@ def reconstruct(
         help="Gridded shear (FITS with G1, G2, \\[MASK], \\[NOISE]; or .npz) or a galaxy catalogue "
              "(FITS table, CSV, Parquet with ra, dec, e1, e2, \\[weight, m, c1, c2]).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output convergence FITS.")],
-    method: Annotated[str, typer.Option(help="Reconstruction method: auto (the shipped MIU2Net when the input matches its configuration, else ks), miu2net, deepmass, ks, wiener, ksplus, sparse, mcalens.")] = "auto",
+    method: Annotated[str, typer.Option(help="Reconstruction method: auto (the shipped MIU2Net when the input matches its configuration, else wiener), miu2net, deepmass, ks, wiener, ksplus, sparse, mcalens.")] = "auto",
     png: Annotated[Optional[Path], typer.Option(help="Also write a PNG figure here.")] = None,
     smooth: Annotated[
         Optional[float], typer.Option(help="Gaussian smoothing, standard deviation in arcmin (ks only).")
