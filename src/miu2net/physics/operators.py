@@ -20,6 +20,7 @@ then treated as zero outside the map instead of periodic).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -55,11 +56,22 @@ def _multiply_kernel(spectrum: np.ndarray, conjugate: bool, rows: int = 256) -> 
 
 
 def _kernel_torch(ny: int, nx: int, like: Any) -> Any:
-    """:func:`ks_kernel` as a torch tensor of ``like``'s precision and device (one kernel, two array types)."""
+    """:func:`ks_kernel` as a torch tensor of ``like``'s precision and device (one kernel, two array types).
+
+    Cached per grid, precision and device: the network's KS input channel calls this on every forward
+    pass, and the kernel must not be rebuilt on the host and copied to the device each time. Read only.
+    """
     import torch
 
     dtype = torch.complex128 if like.dtype in (torch.float64, torch.complex128) else torch.complex64
-    return torch.from_numpy(ks_kernel(ny, nx)).to(device=like.device, dtype=dtype)
+    return _kernel_on_device(ny, nx, dtype, like.device)
+
+
+@lru_cache(maxsize=16)
+def _kernel_on_device(ny: int, nx: int, dtype: Any, device: Any) -> Any:
+    import torch
+
+    return torch.from_numpy(ks_kernel(ny, nx)).to(device=device, dtype=dtype)
 
 
 def _apply(field: Any, conjugate: bool, pad: bool) -> Any:
