@@ -329,10 +329,8 @@ def _flag(option: str) -> str:
 def explain_auto_fallback(reason: str, shear: ShearMap) -> str:
     """``auto``'s reason for not using the shipped network, with what would make the input fit it:
     for a catalogue the ``--pixel-arcmin`` and ``--size`` to grid it at, for gridded shear the pixel
-    and map size it needs; an override (``allow_mismatch``) is not offered as the fix."""
-    import re
-
-    reason = re.sub(r"\s*Pass allow_mismatch=True \(--option allow_mismatch=true\) to run it anyway\.?", "", reason)
+    and map size it needs; an override (``allow_mismatch``) is not offered as the fix (``_auto_choice``
+    words the reason without it)."""
     trained = get_method("miu2net").model({})  # the shipped default model (cached: no second read)
     ty, tx = trained.map_size
     pixel, side = trained.pixel_arcmin, max(ty, tx)
