@@ -19,6 +19,7 @@ from miu2net.config.survey import (
     Config,
     HaloConfig,
     MaskConfig,
+    NBodyConfig,
     SimConfig,
     SmailNz,
     SurveyConfig,
@@ -31,7 +32,7 @@ from miu2net.config.train import LossConfig, StreamConfig, TrainConfig
 
 __all__ = [
     "CONCENTRATIONS", "DEFAULT_PRESET", "INPUT_CHANNELS", "MASS_FUNCTIONS", "PRESETS", "Config", "FrozenModel",
-    "HaloConfig", "LossConfig", "MaskConfig", "ModelCard", "SimConfig", "SmailNz", "StreamConfig", "SurveyConfig",
+    "HaloConfig", "LossConfig", "MaskConfig", "ModelCard", "NBodyConfig", "SimConfig", "SmailNz", "StreamConfig", "SurveyConfig",
     "TrainConfig", "TrainedSurvey", "check_input_channels", "check_range", "config_from_dict", "format_errors",
     "load_config", "preset", "read_config_file", "save_config",
 ]

@@ -255,10 +255,67 @@ class HaloConfig(FrozenModel):
         return self
 
 
+class NBodyConfig(FrozenModel):
+    r"""The N-body truth (``sim.truth = "nbody"``): particle-mesh simulations cut into lens planes.
+
+    See :mod:`miu2net.sims.nbody` (the simulation) and :mod:`miu2net.sims.lightcone` (maps from planes).
+
+    Attributes:
+        box_mpc_h: periodic box side, comoving Mpc/h; also the thickness of a lens slab.
+        n_mesh: particles and PM cells per side (one particle per cell).
+        plane_pixels: pixels per side of a stored lens plane (a power of two).
+        fixed_amplitude: initial Fourier modes of modulus :math:`\\sqrt{P(k)}` with random phases (Angulo &
+            Pontzen 2016); False draws Gaussian amplitudes.
+        slabs_per_snapshot: consecutive lens slabs that share one snapshot (module docstring of
+            :mod:`miu2net.sims.nbody`).
+        a_start: scale factor of the second-order LPT initial conditions.
+        max_dlna: largest leapfrog step in :math:`\ln a`.
+        pgd: sharpen each snapshot by potential gradient descent (Dai, Feng & Seljak 2018), its strength
+            fitted so that the particles' power at 1-2.5 h/Mpc matches halofit
+            (:func:`miu2net.sims.nbody.pgd_sharpen`).
+        restore: ``nfw`` moves the members of every friends-of-friends halo inside :math:`R_{200m}` onto an
+            NFW profile (Duffy et al. 2008 concentrations) to restore the small scales a mesh loses;
+            ``none`` keeps the particle-mesh halos.
+        min_halo_particles: smallest halo restored, in particles.
+        cosmology_spread: :math:`\Omega_m` and :math:`\sigma_8` of each simulation are drawn uniformly within
+            this fraction of Planck 2018.
+        seed: base seed of the simulation pools (not ``sim.seed``: datasets of any seed share the bank, and
+            a test set's simulations stay apart from a training set's whatever their sample seeds).
+        n_simulations: simulations that training and validation maps are drawn from.
+        n_test_simulations: simulations, never used by training or validation, that test maps come from.
+        bank: folder of the plane bank; None: ``$MIU2NET_NBODY_BANK`` or ``~/.cache/miu2net/nbody``.
+    """
+
+    box_mpc_h: float = Field(64.0, ge=8.0, le=4000.0)
+    n_mesh: int = Field(128, ge=16, le=1024)
+    plane_pixels: int = Field(1024, ge=32, le=8192)
+    fixed_amplitude: bool = True
+    slabs_per_snapshot: int = Field(2, ge=1, le=8)
+    a_start: float = Field(0.1, gt=0.0, lt=0.5)
+    max_dlna: float = Field(0.05, gt=0.0, le=0.5)
+    pgd: bool = True
+    restore: Literal["nfw", "none"] = "nfw"
+    min_halo_particles: int = Field(20, ge=5)
+    cosmology_spread: float = Field(0.1, ge=0.0, le=0.5)
+    seed: int = Field(0, ge=0)
+    n_simulations: int = Field(2, ge=1, le=10000)
+    n_test_simulations: int = Field(2, ge=1, le=10000)
+    bank: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> NBodyConfig:
+        if self.plane_pixels & (self.plane_pixels - 1):
+            raise ValueError(f"sim.nbody.plane_pixels must be a power of two; got {self.plane_pixels}")
+        return self
+
+
 class SimConfig(FrozenModel):
     r"""How the truth is simulated and how many samples a dataset holds.
 
     Attributes:
+        truth: ``halo_model`` (the field and halos below) or ``nbody`` (maps drawn from the lens planes of
+            particle-mesh simulations, :class:`NBodyConfig`; ``field`` and ``halos`` are then unused).
+        nbody: the N-body truth's settings.
         field: the large-scale structure: ``gaussian`` or ``lognormal`` random field with the
             pyccl :math:`C_\ell^{\kappa\kappa}`, or ``none`` (halos only).
         cl_model: ``nonlinear`` (Halofit, default) or ``linear`` matter power for :math:`C_\ell`.
@@ -280,6 +337,8 @@ class SimConfig(FrozenModel):
         cosmology: the cosmology (only ``planck18`` for now).
     """
 
+    truth: Literal["halo_model", "nbody"] = "halo_model"
+    nbody: NBodyConfig = NBodyConfig()
     field: Literal["gaussian", "lognormal", "none"] = "gaussian"
     cl_model: Literal["nonlinear", "linear"] = "nonlinear"
     lognormal_shift: float | None = Field(None, gt=0)

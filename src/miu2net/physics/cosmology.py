@@ -23,6 +23,14 @@ def planck18(*, transfer_function: str = "boltzmann_camb", nonlinear: str = "hal
     return ccl.Cosmology(**PLANCK18, transfer_function=transfer_function, matter_power_spectrum=nonlinear)
 
 
+@lru_cache(maxsize=64)
+def cosmology(omega_m: float, sigma8: float, *, nonlinear: str = "halofit") -> ccl.Cosmology:
+    """Planck 2018 with its total matter density and :math:`\\sigma_8` replaced (flat: :math:`\\Omega_\\Lambda`
+    follows); :math:`\\Omega_b`, :math:`h`, :math:`n_s` are Planck's. The N-body truth varies these two."""
+    params = {**PLANCK18, "Omega_c": float(omega_m) - PLANCK18["Omega_b"], "sigma8": float(sigma8)}
+    return ccl.Cosmology(**params, transfer_function="boltzmann_camb", matter_power_spectrum=nonlinear)
+
+
 def _single_plane_tracer(cosmo: ccl.Cosmology, z_source: float, n_chi: int = 1024) -> ccl.Tracer:
     r"""Convergence tracer of sources on one plane: :math:`W(\chi) = \frac32 \Omega_m H_0^2 \chi (1-\chi/\chi_s)/a`.
 
