@@ -63,6 +63,8 @@ def simulate_command(
     kappa_from: Annotated[Path | None, typer.Option("--kappa-from", help="Folder of your own convergence maps (FITS or .npy) to use as truth.")] = None,
     kappa_pixel_arcmin: Annotated[float | None, typer.Option("--kappa-pixel-arcmin", help="Pixel scale of the --kappa-from maps in arcmin (overrides PIXSCALE/WCS; required for .npy).")] = None,
     batch_size: Annotated[int, typer.Option(help="Samples per Dask task.")] = 4,
+    truth: Annotated[str | None, typer.Option("--truth", help="Truth convergence: halo_model (Gaussian field + NFW halos) or nbody (lens planes of particle-mesh simulations, cached in the plane bank). Default: the configuration's (halo_model).")] = None,
+    bank: Annotated[Path | None, typer.Option("--bank", help="Plane-bank folder for --truth nbody. Default: $MIU2NET_NBODY_BANK or ~/.cache/miu2net/nbody.")] = None,
 ) -> None:
     """Simulate a training / validation / test set of (kappa, shear, noisy masked shear, mask, noise) maps."""
     from rich.console import Console
@@ -71,6 +73,21 @@ def simulate_command(
 
     _check_simulate_request(out, config, kappa_from, kappa_pixel_arcmin, batch_size, workers)
     cfg = _build_config(preset, config, n, n_test, seed)
+    if truth is not None and truth not in ("halo_model", "nbody"):
+        raise InputError(f"--truth must be halo_model or nbody; got {truth!r}")
+    if truth is not None and kappa_from is not None:
+        raise InputError("--truth and --kappa-from both choose the truth; give one of them")
+    if bank is not None and (truth or cfg.sim.truth) != "nbody":
+        raise InputError("--bank is the N-body plane bank: it needs --truth nbody")
+    sim_updates = {}
+    if truth is not None:
+        sim_updates["truth"] = truth
+    if bank is not None:
+        if bank.exists() and not bank.is_dir():
+            raise InputError(f"--bank {bank} is a file; give a folder for the plane bank")
+        sim_updates["nbody"] = {**cfg.sim.nbody.model_dump(), "bank": str(bank)}
+    if sim_updates:
+        cfg = cfg.updated(sim=sim_updates)
     if kappa_from is None and cfg.sim.n_samples + cfg.sim.n_test == 0:
         raise InputError("--n 0 and --n-test 0 would write an empty store: give --n (training + validation) "
                          "and/or --n-test at least 1")
@@ -79,7 +96,9 @@ def simulate_command(
     console.print(
         f"[bold]{s.name}[/]: {s.map_size}² px of {s.pixel_arcmin}′, n_gal {s.n_gal_arcmin2}/arcmin², "
         f"σ_e {s.shape_noise_sigma}, {'z_s = ' + str(s.z_source) if s.z_source else 'n(z)'}; "
-        f"field {cfg.sim.field}, halos {'on' if cfg.sim.halos.enabled else 'off'}"
+        + (f"N-body truth ({cfg.sim.nbody.box_mpc_h:g} Mpc/h, {cfg.sim.nbody.n_mesh}³ particles)"
+           if cfg.sim.truth == "nbody" else
+           f"field {cfg.sim.field}, halos {'on' if cfg.sim.halos.enabled else 'off'}")
         + (f"; truth from {kappa_from} (split sizes set by the number of maps)" if kappa_from is not None
            else f"; train {cfg.sim.n_train}, val {cfg.sim.n_val}, test {cfg.sim.n_test}")
     )

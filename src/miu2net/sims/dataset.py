@@ -7,7 +7,9 @@ Layout::
       train/  val/  test/           attrs["seeds"]: the sample seeds of the split
         kappa gamma1 gamma2 g1_noiseless g2_noiseless g1 g2 mask noise
                                     float32 [n, ny, nx], one sample per chunk (see simulate.py)
-        seed (int64), n_halos (int32), masked_fraction (float32), done (bool)   [n]
+        seed (int64), n_halos (int32), masked_fraction (float32), done (bool),
+        simulation (int64: the N-body bank seed, -1 otherwise), omega_m, sigma8 (float32: the
+        map's cosmology)                                                          [n]
 
 Splits. ``train`` and ``val`` hold ``sim.n_samples`` samples split ``sim.train_val_ratio`` : 1 (5:1);
 ``test`` holds ``sim.n_test`` held-out samples. The seed of sample ``i`` of a split is drawn from
@@ -61,7 +63,8 @@ from miu2net.sims.simulate import MAP_FIELDS, apply_survey, simulate_sample_with
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
-SCALARS = {"seed": "int64", "n_halos": "int32", "masked_fraction": "float32", "done": "bool"}
+SCALARS = {"seed": "int64", "n_halos": "int32", "masked_fraction": "float32", "done": "bool",
+           "simulation": "int64", "omega_m": "float32", "sigma8": "float32"}
 SEED_RULE = "seed of sample i of a split = SeedSequence([sim.seed, code, i]).generate_state(2, uint64)[0] >> 1; codes train 0, val 1, test 2"
 KAPPA_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".npy")
 
@@ -360,11 +363,13 @@ def generate_items(path: str, run_id: str, config_json: str, items: list[tuple])
     Writes each sample's maps and scalars, then its ``done`` flag (see the module docstring). Runs in a
     Dask worker or in this process.
     """
+    from miu2net.physics.cosmology import PLANCK18
+
     config = _config(config_json)
     arrays = _arrays(path, run_id)
     for split, index, seed, item in items:
         if item is None:
-            maps, info = simulate_sample_with_info(config, int(seed))
+            maps, info = simulate_sample_with_info(config, int(seed), split)
         else:
             maps, info = user_sample(KappaInput(*item), config, int(seed))
         out = arrays[split]
@@ -372,6 +377,9 @@ def generate_items(path: str, run_id: str, config_json: str, items: list[tuple])
             out[name][index] = maps[name]
         out["n_halos"][index] = info["n_halos"]
         out["masked_fraction"][index] = info["masked_fraction"]
+        out["simulation"][index] = info.get("simulation", -1)
+        out["omega_m"][index] = info.get("omega_m", PLANCK18["Omega_c"] + PLANCK18["Omega_b"])
+        out["sigma8"][index] = info.get("sigma8", PLANCK18["sigma8"])
         out["done"][index] = True
     return len(items)
 
@@ -460,6 +468,8 @@ def create_dataset(
             todo.append((split, int(i), int(seeds[i]), item))
     total = sum(sizes.values())
     start = time.perf_counter()
+    if todo and inputs is None and config.sim.truth == "nbody":
+        _simulate_bank(config, {t[0] for t in todo}, scheduler=scheduler, console=console)
     args = (str(path.resolve()), meta["run_id"], config.to_json())
     if todo:
         _run(todo, args, scheduler=scheduler, workers=workers, batch_size=batch_size, progress=progress,
@@ -469,6 +479,18 @@ def create_dataset(
     if any(missing.values()):
         raise RuntimeError(f"{path}: generation finished with samples missing: {missing}; rerun to complete")
     return GenerationReport(str(path), len(todo), done_before, total, seconds, sizes)
+
+
+def _simulate_bank(config: Config, splits: set[str], *, scheduler: str | None, console: Any) -> None:
+    """Run the N-body simulations the splits draw from and are not yet in the plane bank, one per task."""
+    from miu2net.sims.plane_bank import ensure_simulations
+    from miu2net.sims.simulate import nbody_simulation_seeds
+
+    seeds = sorted({s for split in splits for s in nbody_simulation_seeds(config, split)})
+    if console is not None:
+        console.print(f"N-body truth: {len(seeds)} simulation(s) in the plane bank (missing ones run first)")
+    bank_scheduler = None if scheduler in (None, "sync") else ("threads" if scheduler == "threads" else scheduler)
+    ensure_simulations(config.sim.nbody, config.survey.z_source_max, seeds, scheduler=bank_scheduler)
 
 
 def _run(todo: list, args: tuple, *, scheduler: str | None, workers: int | None, batch_size: int,
@@ -583,9 +605,10 @@ class SimDataset:
         return {name: np.asarray(group[name][index]) for name in self.fields}
 
     def info(self, index: int) -> dict:
-        """Scalars of sample ``index``: seed, n_halos, masked_fraction, done."""
+        """Scalars of sample ``index``: seed, n_halos, masked_fraction, done (and, in stores made since the
+        N-body truth, simulation, omega_m, sigma8)."""
         group = self._arrays()
-        return {name: group[name][int(index)].item() for name in SCALARS}
+        return {name: group[name][int(index)].item() for name in SCALARS if name in group}
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

@@ -193,6 +193,70 @@ def simulate_truth(config: Config, seed: int) -> tuple[np.ndarray, HaloCatalogue
     return kappa, catalogue
 
 
+@lru_cache(maxsize=16)
+def _nbody_slab_weights(path: str, z_source: float | None, nz_json: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Born weights and middle distances of a banked simulation's slabs for the survey's sources (cached)."""
+    import pyccl as ccl
+
+    from miu2net.config import SmailNz
+    from miu2net.physics.cosmology import cosmology
+    from miu2net.sims.lightcone import slab_weights
+    from miu2net.sims.plane_bank import cached_planes
+
+    planes = cached_planes(path)
+    params = planes.cosmology
+    c = cosmology(params["Omega_m"], params["sigma8"])
+    h = params["h"]
+    if nz_json is None:
+        z, n = np.array([z_source]), np.array([1.0])
+    else:
+        p = SmailNz.model_validate_json(nz_json)
+        z = np.linspace(p.z_max / p.n_points, p.z_max, p.n_points)
+        n = smail_nz(z, z_median=p.z_median, alpha=p.alpha, beta=p.beta)
+    chi_source = ccl.comoving_radial_distance(c, 1.0 / (1.0 + z)) * h
+
+    def a_of_chi(chi):
+        return ccl.scale_factor_of_chi(c, np.asarray(chi) / h)
+
+    weights = slab_weights(planes.chi_edges, params["Omega_m"], a_of_chi, chi_source, n)
+    return weights, 0.5 * (planes.chi_edges[:-1] + planes.chi_edges[1:])
+
+
+def nbody_simulation_seeds(config: Config, split: str) -> list[int]:
+    """The bank seeds of the simulations a split's maps come from (test: its own pool)."""
+    from miu2net.sims.plane_bank import simulation_seeds
+
+    nb = config.sim.nbody
+    if split == "test":
+        return simulation_seeds(nb.seed, "test", nb.n_test_simulations)
+    return simulation_seeds(nb.seed, "train", nb.n_simulations)
+
+
+def nbody_truth(config: Config, seed: int, split: str = "train", *, scheduler: str | None = None
+                ) -> tuple[np.ndarray, dict]:
+    """An N-body truth box (``box_factor`` map sizes per side; not periodic) and its simulation's record.
+
+    The sample's field stream picks one simulation of the split's pool (simulated into the bank first if
+    missing) and draws the map from its planes (:func:`miu2net.sims.lightcone.born_kappa`).
+    """
+    from miu2net.sims.lightcone import born_kappa
+    from miu2net.sims.plane_bank import cached_planes, ensure_simulations
+
+    survey = config.survey
+    rng_field = _streams(seed)[0]
+    pool = nbody_simulation_seeds(config, split)
+    sim_seed = pool[int(rng_field.integers(len(pool)))]
+    path = str(ensure_simulations(config.sim.nbody, survey.z_source_max, [sim_seed], scheduler=scheduler)[0])
+    planes = cached_planes(path)
+    weights, chi_mid = _nbody_slab_weights(path, None if survey.nz is not None else survey.z_source,
+                                           survey.nz.model_dump_json() if survey.nz is not None else None)
+    n_box = survey.map_size * config.sim.box_factor
+    kappa, _ = born_kappa(planes.planes, weights, chi_mid, planes.box_mpc_h, n_box, survey.pixel_arcmin, rng_field,
+                          planes.slab_snapshot)
+    return kappa, {"simulation": int(sim_seed), "omega_m": planes.cosmology["Omega_m"],
+                   "sigma8": planes.cosmology["sigma8"]}
+
+
 def _draw_mask(survey: SurveyConfig, rng: np.random.Generator) -> np.ndarray:
     shape = (survey.map_size, survey.map_size)
     m = survey.mask
@@ -269,8 +333,16 @@ def apply_survey(
     return {k: np.ascontiguousarray(maps[k], dtype=np.float32) for k in MAP_FIELDS}
 
 
-def simulate_sample_with_info(config: Config, seed: int) -> tuple[dict[str, np.ndarray], dict]:
-    """:func:`simulate_sample` plus a dict of scalars: ``n_halos`` (in the box) and ``masked_fraction``."""
+def simulate_sample_with_info(config: Config, seed: int, split: str = "train") -> tuple[dict[str, np.ndarray], dict]:
+    """:func:`simulate_sample` plus a dict of scalars: ``n_halos`` (in the box), ``masked_fraction`` and,
+    for the N-body truth, ``simulation`` (its bank seed), ``omega_m`` and ``sigma8``.
+
+    ``split`` matters for the N-body truth only: test maps come from their own simulations.
+    """
+    if config.sim.truth == "nbody":
+        kappa_box, record = nbody_truth(config, seed, split)
+        maps = apply_survey(kappa_box, config, seed, periodic=False)
+        return maps, {"n_halos": 0, "masked_fraction": float(1.0 - maps["mask"].mean()), **record}
     kappa_box, catalogue = simulate_truth(config, seed)
     maps = apply_survey(kappa_box, config, seed, periodic=config.sim.box_factor >= 2)
     info = {
@@ -280,7 +352,7 @@ def simulate_sample_with_info(config: Config, seed: int) -> tuple[dict[str, np.n
     return maps, info
 
 
-def simulate_sample(config: Config, seed: int) -> dict[str, np.ndarray]:
+def simulate_sample(config: Config, seed: int, split: str = "train") -> dict[str, np.ndarray]:
     """One sample for ``config`` and ``seed`` (deterministic): a dict of float32 maps ``[y, x]``.
 
     Keys (:data:`MAP_FIELDS`): ``kappa`` (truth), ``gamma1``, ``gamma2`` (shear), ``g1_noiseless``,
@@ -288,4 +360,4 @@ def simulate_sample(config: Config, seed: int) -> dict[str, np.ndarray]:
     (1 observed, 0 masked) and ``noise`` (per-component noise std, 0 where masked). See the module
     docstring for the steps and conventions.
     """
-    return simulate_sample_with_info(config, seed)[0]
+    return simulate_sample_with_info(config, seed, split)[0]
