@@ -1,7 +1,10 @@
 """The whole benchmark protocol from a fixed seed: simulate the held-out test set, then evaluate.
 
     python benchmarks/quality.py [--preset csst] [--n 500] [--methods wiener,mcalens,sparse,ksplus,ks]
-                                 [--out benchmarks/results/quality_csst]
+                                 [--truth halo_model|nbody] [--n-gal 20] [--out benchmarks/results/quality_csst]
+
+With ``--truth nbody`` the test maps come from the plane bank's test simulations (never used by a
+training set), simulated first if missing (a few CPU minutes each).
 
 Equivalent to the two commands
 
@@ -38,13 +41,19 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="store to (re)use; default under /tmp")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--truth", choices=("halo_model", "nbody"), default="halo_model",
+                        help="test maps from the halo model or from N-body lens planes (the bank's test simulations)")
+    parser.add_argument("--n-gal", type=float, default=None, help="galaxies per arcmin² (default: the preset's)")
     parser.add_argument("--option", action="append", default=[],
                         help="LABEL.KEY=VALUE for a method or a label of one (e.g. miu2net:sym.symmetrise=true "
                              "with --methods miu2net:sym); repeatable")
     args = parser.parse_args()
-    out = args.out or Path(__file__).parent / "results" / f"quality_{args.preset}"
-    data = args.data or Path("/tmp") / f"miu2net_quality_{args.preset}_{args.n}.zarr"
-    config = preset(args.preset).updated(sim={"n_samples": 6, "n_test": args.n, "seed": SEED})
+    tag = args.preset + ("_nbody" if args.truth == "nbody" else "") + (f"_ngal{args.n_gal:g}" if args.n_gal else "")
+    out = args.out or Path(__file__).parent / "results" / f"quality_{tag}"
+    data = args.data or Path("/tmp") / f"miu2net_quality_{tag}_{args.n}.zarr"
+    config = preset(args.preset).updated(sim={"n_samples": 6, "n_test": args.n, "seed": SEED, "truth": args.truth})
+    if args.n_gal:
+        config = config.updated(survey={"n_gal_arcmin2": args.n_gal})
     start = time.perf_counter()
     create_dataset(data, config, workers=args.workers)
     t_sim = time.perf_counter() - start
@@ -67,7 +76,10 @@ def main() -> None:
     t_eval = time.perf_counter() - start
     write_report(report, out, meta={"preset": args.preset, "seed": SEED, "data": str(data), "skipped": skipped,
                                     "options": options, "seconds_simulate": t_sim, "seconds_evaluate": t_eval,
+                                    "truth": args.truth, "n_gal_arcmin2": config.survey.n_gal_arcmin2,
                                     "command": f"python benchmarks/quality.py --preset {args.preset} --n {args.n}"
+                                               + (" --truth nbody" if args.truth == "nbody" else "")
+                                               + (f" --n-gal {args.n_gal:g}" if args.n_gal else "")
                                                + (f" --methods {args.methods}" if args.methods != DEFAULT_METHODS else "")
                                                + "".join(f" --option {o}" for o in args.option)})
     print(f"# {args.preset}: {report['n_maps']} test maps (simulated in {t_sim:.0f} s, evaluated in {t_eval:.0f} s)")

@@ -197,11 +197,32 @@ def test_plane_bank_round_trip_and_corruption(tmp_path, tiny_planes):
 
 
 def test_simulation_pools_are_disjoint():
-    from miu2net.sims.plane_bank import simulation_seeds
+    from miu2net.sims.plane_bank import pool_seeds
 
-    train = simulation_seeds(0, "train", 50)
-    test = simulation_seeds(0, "test", 50)
-    assert not set(train) & set(test) and len(set(train)) == 50
+    pools = pool_seeds(0, 50, 50)
+    train, test = ({s % 2**31 for s in pools[k]} for k in ("train", "test"))
+    assert not train & test and len(train) == 50 and len(test) == 50
+
+
+def test_a_second_writer_keeps_the_first_copy(tmp_path, tiny_planes):
+    from miu2net.sims.plane_bank import read_planes, write_planes
+
+    path = write_planes(tmp_path / "sim-11.zarr", tiny_planes)
+    assert write_planes(path, tiny_planes) == path  # the race's loser: no error, one copy, no temporary
+    assert [p.name for p in tmp_path.iterdir()] == ["sim-11.zarr"]
+    np.testing.assert_array_equal(read_planes(path).planes, tiny_planes.planes)
+
+
+def test_deconvolution_restores_the_cic_and_bilinear_windows():
+    from miu2net.sims.plane_bank import deconvolved
+
+    n, f = 64, 6 / 64
+    x = np.arange(n)
+    plane = (1 + 0.1 * np.cos(2 * np.pi * f * x))[None, :] * np.ones((n, 1))
+    out = deconvolved(plane[None].astype(np.float16))[0]
+    amplitude = np.abs(np.fft.rfft(out[0] - out[0].mean()))[6] * 2 / n
+    assert amplitude == pytest.approx(0.1 / np.sinc(f) ** 4, rel=2e-3)
+    assert out.mean() == pytest.approx(plane.mean(), rel=1e-3)
 
 
 def test_simulate_truth_nbody_cli_writes_the_store_contract(tmp_path):

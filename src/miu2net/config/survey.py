@@ -279,6 +279,10 @@ class NBodyConfig(FrozenModel):
         min_halo_particles: smallest halo restored, in particles.
         cosmology_spread: :math:`\Omega_m` and :math:`\sigma_8` of each simulation are drawn uniformly within
             this fraction of Planck 2018.
+        clusters_above: clusters of :math:`M_{200c}` above this (Msun, no h) are added to every map from the halo
+            model (Poisson in the light cone, Tinker et al. 2008 mass function, BMO-truncated NFW with Duffy et al.
+            2008 concentrations, compensated; :class:`HaloConfig`'s other settings): a small box holds
+            too few of them (it lacks the long modes that make them); None adds none.
         seed: base seed of the simulation pools (not ``sim.seed``: datasets of any seed share the bank, and
             a test set's simulations stay apart from a training set's whatever their sample seeds).
         n_simulations: simulations that training and validation maps are drawn from.
@@ -297,6 +301,7 @@ class NBodyConfig(FrozenModel):
     restore: Literal["nfw", "none"] = "nfw"
     min_halo_particles: int = Field(20, ge=5)
     cosmology_spread: float = Field(0.1, ge=0.0, le=0.5)
+    clusters_above: float | None = Field(3e14, gt=0)
     seed: int = Field(0, ge=0)
     n_simulations: int = Field(2, ge=1, le=10000)
     n_test_simulations: int = Field(2, ge=1, le=10000)

@@ -529,11 +529,8 @@ def paint_halos(
     * the 3 x 3 pixels around the centre (the cusp): mean over ``center_subpixel``² sub-samples;
     * other pixels within ``inner_radius`` pixels of the centre: ``subpixel``² sub-samples;
     * further out, the midpoint value with its second-order correction,
-      :math:`ar\kappa_{
-m pix} = \kappa(r) + rac{\Delta^2}{24}
-abla^2\kappa(r)`, with
-      :math:`
-abla^2\kappa = r^{-2}\,d^2\kappa/d(\ln r)^2` for a radial profile (relative error
+      :math:`\bar\kappa_{\rm pix} = \kappa(r) + \frac{\Delta^2}{24}\nabla^2\kappa(r)`, with
+      :math:`\nabla^2\kappa = r^{-2}\,d^2\kappa/d(\ln r)^2` for a radial profile (relative error
       :math:`O(\Delta^4/r^4)`).
 
     The profile is evaluated from a per-halo table of the analytic formula, log-spaced in radius

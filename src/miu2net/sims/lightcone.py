@@ -21,8 +21,10 @@ distance, the slab repeats periodically (box tiling); with the default 64 Mpc/h 
 small, and at smaller distances for the wider truth box the map is cut from.
 
 Each map pixel is the mean of 2×2 bilinear samples of the plane (pixel integration), after the plane is
-block-averaged to no finer than half a map pixel at the slab's distance. Flat sky: angles map to
-comoving transverse distances linearly.
+block-averaged to no finer than half a map pixel at the slab's distance; the planes have the windows of
+their CIC deposit and of the bilinear read divided out when loaded
+(:func:`miu2net.sims.plane_bank.deconvolved`). Flat sky: angles map to comoving transverse distances
+linearly.
 
 Beyond Born: lens-lens coupling and the correction for the deflected ray paths add power of order 1 %
 at :math:`\ell \sim 10^4` and a small B-mode (Hilbert et al. 2009, Petri et al. 2017); the reduced shear

@@ -19,14 +19,16 @@ One simulation, a pure function of ``(NBodyConfig, seed)`` (:func:`simulate_plan
    of one box side each; every ``slabs_per_snapshot`` consecutive slabs share one snapshot, taken at the
    scale factor of their middle distance (two slabs of 64 Mpc/h: at most 64 Mpc/h from it, a growth
    difference under 2 % at z < 1). Maps draw each slab's plane independently (random axis, rotation,
-   flip, shift), so slabs that share a snapshot do not repeat one another.
+   flip, shift); two slabs that share a snapshot and draw the same axis show the same structures at
+   different places and angular scales (a third of the pairs).
 5. **Small scales restored.** A mesh cannot hold halos smaller than a few cells, so the halos it forms
    are too few and too puffy, and the power falls below the non-linear spectrum from
    :math:`k \sim 0.5\,h`/Mpc (measured: 0.6 of halofit at 1-10 h/Mpc at z = 0). Two steps, in every
    snapshot: (a) ``pgd``: potential gradient descent (Dai, Feng & Seljak 2018, :func:`pgd_sharpen`)
    pulls mass into the halos, its strength fitted to halofit at 1-2.5 h/Mpc; (b) ``restore="nfw"``
    (:func:`nfw_sharpen`): friends-of-friends groups (linking length 0.2 of the mean particle spacing,
-   at least ``min_halo_particles`` members, found before (a)) have their :math:`M_{200m}` measured around the densest member region (spherical overdensity on the members), and
+   at least ``min_halo_particles`` members, found before (a)) have their :math:`M_{200m}` measured around
+   the densest member region (spherical overdensity on the members), and
    the members inside :math:`R_{200m}` moved radially, in rank order and keeping their directions, onto
    an NFW profile with the Duffy et al. (2008) :math:`c(M_{200m}, z)` (pyccl). Mass is conserved; the
    halos keep their positions, shapes' directions and mass; their inner profile becomes the one that
@@ -287,15 +289,15 @@ def pgd_sharpen(positions: np.ndarray, box: float, n_mesh: int, a: float, cosmo_
                 ) -> tuple[np.ndarray, float]:
     r"""Potential gradient descent (Dai, Feng & Seljak 2018), its strength fitted to this snapshot.
 
-    Particles move by :math:`lpha\,
+    Particles move by :math:`\alpha\,
 abla
 abla^{-2}[\delta\, O_l O_s]`, the high-pass
     :math:`O_l = e^{-k_l^2/k^2}` and low-pass :math:`O_s = e^{-k^4/k_s^4}` filtered gravitational force
     (``k_long``, ``k_short`` in h/Mpc), which pulls mass into the halos a mesh leaves too shallow.
-    :math:`lpha` is chosen by bisection so that the particles' power in ``k_fit`` (h/Mpc, CIC window
+    :math:`\alpha` is chosen by bisection so that the particles' power in ``k_fit`` (h/Mpc, CIC window
     removed) matches pyccl's halofit at this redshift — a calibration against halofit, which was itself
     fitted to high-resolution N-body runs; below ``k_long`` nothing moves. Returns positions (Mpc/h) and
-    :math:`lpha` (0 when the mesh already holds the power).
+    :math:`\alpha` (0 when the mesh already holds the power).
     """
     import jax.numpy as jnp
     import pyccl as ccl
@@ -388,10 +390,15 @@ def linear_power_table(params: dict) -> tuple[np.ndarray, np.ndarray]:
     return k, ccl.linear_matter_power(c, k * params["h"], 1.0) * params["h"] ** 3
 
 
+def _jax_key(jax, seed: int):
+    """The JAX random key of a simulation seed (seeds equal modulo 2^31 share it: the pools check that)."""
+    return jax.random.PRNGKey(int(seed) % (2**31))
+
+
 def _fixed_amplitude_field(jax, jnp, mesh, box, pk, seed):
     """A linear density field at a=1 whose Fourier modes all have modulus sqrt(P(k)) and random phases."""
     n3 = mesh[0] * mesh[1] * mesh[2]
-    white = jax.random.normal(jax.random.PRNGKey(int(seed) % (2**31)), mesh)
+    white = jax.random.normal(_jax_key(jax, seed), mesh)
     modes = jnp.fft.rfftn(white)
     modes = modes / jnp.maximum(jnp.abs(modes), 1e-20) * jnp.sqrt(n3)  # E|FFT(white)|^2 = N^3, fixed
     kx = [jnp.fft.fftfreq(m) * m * 2 * jnp.pi / box for m in mesh[:2]] + [jnp.fft.rfftfreq(mesh[2]) * mesh[2] * 2 * jnp.pi / box]
@@ -423,7 +430,7 @@ def run_particle_mesh(params: dict, *, box: float, n_mesh: int, seed: int, a_sna
     if fixed_amplitude:
         ic = _fixed_amplitude_field(jax, jnp, mesh, box, pk, seed)
     else:
-        ic = linear_field(mesh, [box] * 3, pk, seed=jax.random.PRNGKey(int(seed) % (2**31)))
+        ic = linear_field(mesh, [box] * 3, pk, seed=_jax_key(jax, seed))
     dx, p, _ = lpt(_jax_cosmology(jc, params), ic, a=a_start, order=2)
     grid = jnp.stack(jnp.meshgrid(*[jnp.arange(n_mesh, dtype=jnp.float32)] * 3, indexing="ij"), axis=-1)
     pos = (grid + dx).reshape(-1, 3)

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import uuid
 from functools import lru_cache
 from pathlib import Path
 
@@ -60,8 +61,19 @@ def simulation_seeds(base_seed: int, pool: str, n: int) -> list[int]:
     """Seeds of the ``n`` simulations of ``pool`` (``train`` or ``test``: disjoint streams)."""
     if pool not in POOL_CODES:
         raise InputError(f"unknown simulation pool {pool!r}; choose train or test")
-    return [int(np.random.SeedSequence([int(base_seed), POOL_CODES[pool], i]).generate_state(1, np.uint32)[0])
-            for i in range(n)]
+    seeds = [int(np.random.SeedSequence([int(base_seed), POOL_CODES[pool], i]).generate_state(1, np.uint32)[0])
+             for i in range(n)]
+    if len({s % 2**31 for s in seeds}) != n:  # the initial conditions' key is the seed modulo 2^31
+        raise RuntimeError(f"seed collision inside the {pool} simulation pool; change sim.nbody.seed")
+    return seeds
+
+
+def pool_seeds(base_seed: int, n_train: int, n_test: int) -> dict[str, list[int]]:
+    """Both pools' seeds, checked disjoint (a test simulation is never a training one)."""
+    pools = {"train": simulation_seeds(base_seed, "train", n_train), "test": simulation_seeds(base_seed, "test", n_test)}
+    if {s % 2**31 for s in pools["train"]} & {s % 2**31 for s in pools["test"]}:
+        raise RuntimeError("seed collision between the train and test simulation pools; change sim.nbody.seed")
+    return pools
 
 
 def simulation_path(root: Path, key: str, seed: int) -> Path:
@@ -74,7 +86,7 @@ def write_planes(path: Path, planes: PlaneSet) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
     if tmp.exists():
         shutil.rmtree(tmp)
     group = zarr.open_group(str(tmp), mode="w")
@@ -86,10 +98,12 @@ def write_planes(path: Path, planes: PlaneSet) -> Path:
         "format": BANK_FORMAT, "seed": planes.seed, "box_mpc_h": planes.box_mpc_h, "cosmology": planes.cosmology,
         "chi_edges": planes.chi_edges.tolist(), "slab_snapshot": planes.slab_snapshot.tolist(), "a_slab": planes.a_slab.tolist(), "info": info,
     })
-    if path.exists():  # another process finished the same simulation first: keep its copy
-        shutil.rmtree(tmp)
-    else:
-        os.replace(tmp, path)
+    try:
+        os.rename(tmp, path)  # atomic; fails when the target exists
+    except OSError:
+        if not path.exists():
+            raise
+        shutil.rmtree(tmp)  # another process finished the same simulation first: keep its copy
     return path
 
 
@@ -115,10 +129,33 @@ def read_planes(path: str | Path) -> PlaneSet:
                     info=dict(attrs.get("info", {})))
 
 
+def deconvolved(planes: np.ndarray, max_gain: float = 4.0) -> np.ndarray:
+    """Planes (float32) with the windows of the CIC deposit and of the bilinear read divided out.
+
+    Both windows are :math:`\\mathrm{sinc}^2(f_x)\\,\\mathrm{sinc}^2(f_y)` in amplitude (f in cycles per cell);
+    their product is divided out, the gain capped at ``max_gain`` (near the plane's Nyquist, where the
+    planes hold mostly particle noise). Without it the maps lose 10 % of their power at ell = 1e4 and
+    half near the 0.41' Nyquist at the distance where lensing peaks.
+    """
+    n = planes.shape[-1]
+    f = np.fft.fftfreq(n)
+    fr = np.fft.rfftfreq(n)
+    window = (np.sinc(f)[:, None] * np.sinc(fr)[None, :]) ** 4
+    gain = np.minimum(1.0 / window, max_gain).astype(np.float32)
+    out = np.empty(planes.shape, dtype=np.float32)
+    for index in np.ndindex(planes.shape[:-2]):
+        plane = planes[index].astype(np.float32)
+        out[index] = np.fft.irfft2(np.fft.rfft2(plane) * gain, s=plane.shape)
+    return out
+
+
 @lru_cache(maxsize=2)
 def cached_planes(path: str) -> PlaneSet:
-    """:func:`read_planes`, kept for the next maps drawn in this process (two simulations at most)."""
-    return read_planes(path)
+    """:func:`read_planes`, :func:`deconvolved` (float32), kept for the next maps drawn in this process
+    (two simulations at most)."""
+    p = read_planes(path)
+    return PlaneSet(planes=deconvolved(p.planes), chi_edges=p.chi_edges, slab_snapshot=p.slab_snapshot,
+                    a_slab=p.a_slab, box_mpc_h=p.box_mpc_h, cosmology=p.cosmology, seed=p.seed, info=p.info)
 
 
 def chi_max_for(cosmo_params: dict, z_max: float) -> float:

@@ -224,12 +224,10 @@ def _nbody_slab_weights(path: str, z_source: float | None, nz_json: str | None) 
 
 def nbody_simulation_seeds(config: Config, split: str) -> list[int]:
     """The bank seeds of the simulations a split's maps come from (test: its own pool)."""
-    from miu2net.sims.plane_bank import simulation_seeds
+    from miu2net.sims.plane_bank import pool_seeds
 
     nb = config.sim.nbody
-    if split == "test":
-        return simulation_seeds(nb.seed, "test", nb.n_test_simulations)
-    return simulation_seeds(nb.seed, "train", nb.n_simulations)
+    return pool_seeds(nb.seed, nb.n_simulations, nb.n_test_simulations)["test" if split == "test" else "train"]
 
 
 def nbody_truth(config: Config, seed: int, split: str = "train", *, scheduler: str | None = None
@@ -237,7 +235,8 @@ def nbody_truth(config: Config, seed: int, split: str = "train", *, scheduler: s
     """An N-body truth box (``box_factor`` map sizes per side; not periodic) and its simulation's record.
 
     The sample's field stream picks one simulation of the split's pool (simulated into the bank first if
-    missing) and draws the map from its planes (:func:`miu2net.sims.lightcone.born_kappa`).
+    missing) and draws the map from its planes (:func:`miu2net.sims.lightcone.born_kappa`); its halo
+    stream adds the clusters above ``sim.nbody.clusters_above`` (``n_halos`` of them).
     """
     from miu2net.sims.lightcone import born_kappa
     from miu2net.sims.plane_bank import cached_planes, ensure_simulations
@@ -253,8 +252,17 @@ def nbody_truth(config: Config, seed: int, split: str = "train", *, scheduler: s
     n_box = survey.map_size * config.sim.box_factor
     kappa, _ = born_kappa(planes.planes, weights, chi_mid, planes.box_mpc_h, n_box, survey.pixel_arcmin, rng_field,
                           planes.slab_snapshot)
+    n_clusters = 0
+    if config.sim.nbody.clusters_above is not None:
+        cfg = config.updated(sim={"halos": {"enabled": True, "mass_min": config.sim.nbody.clusters_above,
+                                            "compensate": True}})
+        catalogue = survey_halo_population(cfg).draw(_streams(seed)[1], kappa.shape, survey.pixel_arcmin)
+        layer = paint_halos(kappa.shape, survey.pixel_arcmin, catalogue, subpixel=cfg.sim.halos.subpixel,
+                            periodic=False)
+        kappa = kappa + layer - layer.mean()
+        n_clusters = len(catalogue)
     return kappa, {"simulation": int(sim_seed), "omega_m": planes.cosmology["Omega_m"],
-                   "sigma8": planes.cosmology["sigma8"]}
+                   "sigma8": planes.cosmology["sigma8"], "n_halos": n_clusters}
 
 
 def _draw_mask(survey: SurveyConfig, rng: np.random.Generator) -> np.ndarray:
@@ -342,7 +350,7 @@ def simulate_sample_with_info(config: Config, seed: int, split: str = "train") -
     if config.sim.truth == "nbody":
         kappa_box, record = nbody_truth(config, seed, split)
         maps = apply_survey(kappa_box, config, seed, periodic=False)
-        return maps, {"n_halos": 0, "masked_fraction": float(1.0 - maps["mask"].mean()), **record}
+        return maps, {"masked_fraction": float(1.0 - maps["mask"].mean()), **record}
     kappa_box, catalogue = simulate_truth(config, seed)
     maps = apply_survey(kappa_box, config, seed, periodic=config.sim.box_factor >= 2)
     info = {
