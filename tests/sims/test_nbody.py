@@ -134,6 +134,12 @@ TINY = NBodyConfig(box_mpc_h=96.0, n_mesh=24, plane_pixels=64, max_dlna=0.1, n_s
 
 
 @pytest.fixture(scope="module")
+def tiny_bank(tmp_path_factory):
+    """One plane bank for the tests that simulate TINY's pools (each simulation runs once)."""
+    return tmp_path_factory.mktemp("bank")
+
+
+@pytest.fixture(scope="module")
 def tiny_planes():
     from miu2net.sims.nbody import simulate_planes
 
@@ -225,7 +231,7 @@ def test_deconvolution_restores_the_cic_and_bilinear_windows():
     assert out.mean() == pytest.approx(plane.mean(), rel=1e-3)
 
 
-def test_simulate_truth_nbody_cli_writes_the_store_contract(tmp_path):
+def test_simulate_truth_nbody_cli_writes_the_store_contract(tmp_path, tiny_bank):
     """`miu2net simulate --truth nbody`: same Zarr contract, test maps from their own simulations."""
     from typer.testing import CliRunner
 
@@ -237,7 +243,7 @@ def test_simulate_truth_nbody_cli_writes_the_store_contract(tmp_path):
     cfg = preset("csst-small").updated(survey={"map_size": 32, "z_source": 0.3},
                                        sim={"nbody": TINY.model_dump()})
     path = save_config(cfg, tmp_path / "tiny.yaml")
-    out, bank = tmp_path / "nb.zarr", tmp_path / "bank"
+    out, bank = tmp_path / "nb.zarr", tiny_bank
     res = CliRunner().invoke(app, ["simulate", "--config", str(path), "--truth", "nbody", "--bank", str(bank),
                                    "--n", "3", "--n-test", "2", "--scheduler", "sync", "-o", str(out)])
     assert res.exit_code == 0, res.output
@@ -265,3 +271,18 @@ def test_truth_and_kappa_from_are_exclusive(tmp_path):
     assert res.exit_code == 2 and "--truth and --kappa-from" in res.output
     res = CliRunner().invoke(app, ["simulate", "--truth", "sky", "-o", str(tmp_path / "y.zarr")])
     assert res.exit_code == 2 and "--truth must be halo_model or nbody" in res.output
+
+
+def test_training_stream_draws_nbody_maps(tiny_bank):
+    """`train --stream` on the N-body truth: fresh maps from the bank's training pool, non-periodic shear."""
+    from miu2net.config import preset
+    from miu2net.sims.stream import SimulationStream
+
+    cfg = preset("csst-small").updated(survey={"map_size": 32, "z_source": 0.3},
+                                       sim={"truth": "nbody", "nbody": {**TINY.model_dump(), "bank": str(tiny_bank)}})
+    stream = SimulationStream(cfg, length=4, seed=1)
+    a, b = stream.sample(0, 0), stream.sample(0, 1)
+    assert a["kappa"].shape == (32, 32) and not np.array_equal(a["kappa"], b["kappa"])
+    assert np.all(np.isfinite(a["g1"])) and a["mask"].sum() > 0
+    with pytest.raises(InputError, match="views_per_truth"):
+        SimulationStream(cfg, views_per_truth=2)

@@ -18,7 +18,10 @@ projection axis, rotation by a multiple of 90°, flip and periodic shift :math:`
 simulations give many nearly independent maps. Where the field is wider than the box at a slab's
 distance, the slab repeats periodically (box tiling); with the default 64 Mpc/h box this happens beyond
 :math:`\chi \approx 2100` Mpc/h (z ≈ 0.9) for a 1.75° field, where the lensing weight of z_s = 1 sources is
-small, and at smaller distances for the wider truth box the map is cut from.
+small, but already beyond :math:`\chi \approx 1050` Mpc/h for the 3.5° truth box the map is cut from (its
+shear then feels periodic copies of mass outside the map; the map itself repeats nothing below z ≈ 0.9).
+Slabs that share a snapshot draw their axes independently: one pair in three shows the same projected
+structures at two distances.
 
 Each map pixel is the mean of 2×2 bilinear samples of the plane (pixel integration), after the plane is
 block-averaged to no finer than half a map pixel at the slab's distance; the planes have the windows of

@@ -518,7 +518,11 @@ def simulate_planes(nbody, seed: int, chi_max: float) -> PlaneSet:
     stats = run_particle_mesh(params, box=box, n_mesh=n, seed=seed, a_snapshots=a_snap[order],
                               a_start=nbody.a_start, max_dlna=nbody.max_dlna, on_snapshot=on_snapshot,
                               fixed_amplitude=nbody.fixed_amplitude)
+    import jax
+    import jaxpm
+
     info = {**stats, "planes_seconds": plane_seconds[0], "seconds": time.perf_counter() - start,
+            "jax": jax.__version__, "jaxpm": getattr(jaxpm, "__version__", "?"), "platform": jax.default_backend(),
             "particle_mass": particle_mass, "pgd_alpha": alphas,
             "halos_restored": [r.get("n_restored", 0) for r in restored],
             "mass_restored_fraction": [r.get("mass_restored_fraction", 0.0) for r in restored]}

@@ -149,10 +149,10 @@ def deconvolved(planes: np.ndarray, max_gain: float = 4.0) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
 def cached_planes(path: str) -> PlaneSet:
     """:func:`read_planes`, :func:`deconvolved` (float32), kept for the next maps drawn in this process
-    (two simulations at most)."""
+    (four simulations at most, about 1 GB for the default settings)."""
     p = read_planes(path)
     return PlaneSet(planes=deconvolved(p.planes), chi_edges=p.chi_edges, slab_snapshot=p.slab_snapshot,
                     a_slab=p.a_slab, box_mpc_h=p.box_mpc_h, cosmology=p.cosmology, seed=p.seed, info=p.info)

@@ -170,11 +170,19 @@ def _streams(seed: int) -> list[np.random.Generator]:
     return [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(4)]
 
 
-def simulate_truth(config: Config, seed: int) -> tuple[np.ndarray, HaloCatalogue | None]:
+def truth_is_periodic(config: Config) -> bool:
+    """Whether the truth box is periodic: the halo-model box with ``box_factor >= 2`` (N-body maps are not)."""
+    return config.sim.truth != "nbody" and config.sim.box_factor >= 2
+
+
+def simulate_truth(config: Config, seed: int, split: str = "train") -> tuple[np.ndarray, HaloCatalogue | None]:
     """The truth convergence on the whole box (``box_factor`` map sizes per side) and its halos.
 
-    The box is periodic when ``sim.box_factor >= 2`` (halos wrap around its edges).
+    The box is periodic when :func:`truth_is_periodic` (halos wrap around its edges). For the N-body
+    truth this is :func:`nbody_truth`'s map (no catalogue returned).
     """
+    if config.sim.truth == "nbody":
+        return nbody_truth(config, seed, split)[0], None
     rng_field, rng_halos, _, _ = _streams(seed)
     model = field_model(config.to_json())
     kappa = np.zeros(model.box)
@@ -352,7 +360,7 @@ def simulate_sample_with_info(config: Config, seed: int, split: str = "train") -
         maps = apply_survey(kappa_box, config, seed, periodic=False)
         return maps, {"masked_fraction": float(1.0 - maps["mask"].mean()), **record}
     kappa_box, catalogue = simulate_truth(config, seed)
-    maps = apply_survey(kappa_box, config, seed, periodic=config.sim.box_factor >= 2)
+    maps = apply_survey(kappa_box, config, seed, periodic=truth_is_periodic(config))
     info = {
         "n_halos": 0 if catalogue is None else len(catalogue),
         "masked_fraction": float(1.0 - maps["mask"].mean()),

@@ -45,7 +45,7 @@ import numpy as np
 
 from miu2net.config import Config, StreamConfig
 from miu2net.errors import InputError
-from miu2net.sims.simulate import apply_survey, simulate_truth
+from miu2net.sims.simulate import apply_survey, simulate_truth, truth_is_periodic
 
 #: Seed-sequence code of training streams (the store's splits use 0, 1, 2).
 TRAIN_STREAM = 3
@@ -85,8 +85,9 @@ class SimulationStream:
             raise InputError(f"seed must be >= 0; got {seed}")
         if int(views_per_truth) < 1:
             raise InputError(f"views_per_truth must be >= 1; got {views_per_truth}")
-        if int(views_per_truth) > 1 and config.sim.box_factor < 2:
-            raise InputError("views_per_truth > 1 shifts a periodic box: it needs sim.box_factor >= 2; got "
+        if int(views_per_truth) > 1 and not truth_is_periodic(config):
+            raise InputError("views_per_truth > 1 shifts a periodic box: it needs the halo-model truth with "
+                             "sim.box_factor >= 2; got truth " + config.sim.truth + ", box_factor "
                              f"{config.sim.box_factor}")
         self.views_per_truth = int(views_per_truth)
         self._last_truth: tuple[tuple[int, int], np.ndarray] | None = None
@@ -194,7 +195,7 @@ class SimulationStream:
         else:
             kappa_box, _ = simulate_truth(self.config, draws["seed"])
         maps = apply_survey(kappa_box, self.sample_config(draws), draws["seed"],
-                            periodic=self.config.sim.box_factor >= 2)
+                            periodic=truth_is_periodic(self.config))
         maps["n_gal_arcmin2"] = np.float32(draws["n_gal_arcmin2"])
         maps["shape_noise_sigma"] = np.float32(draws["shape_noise_sigma"])
         maps["seed"] = np.int64(draws["seed"])
