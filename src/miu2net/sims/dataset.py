@@ -489,7 +489,9 @@ def _simulate_bank(config: Config, splits: set[str], *, scheduler: str | None, c
     seeds = sorted({s for split in splits for s in nbody_simulation_seeds(config, split)})
     if console is not None:
         console.print(f"N-body truth: {len(seeds)} simulation(s) in the plane bank (missing ones run first)")
-    bank_scheduler = None if scheduler in (None, "sync") else ("threads" if scheduler == "threads" else scheduler)
+    # One simulation per process (a run keeps about one core busy): the default local cluster becomes
+    # Dask's process pool, "sync" runs them here one after another, an address sends them to that cluster.
+    bank_scheduler = {None: "processes", "sync": "synchronous"}.get(scheduler, scheduler)
     ensure_simulations(config.sim.nbody, config.survey.z_source_max, seeds, scheduler=bank_scheduler)
 
 
