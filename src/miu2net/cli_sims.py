@@ -85,7 +85,7 @@ def simulate_command(
     if bank is not None:
         if bank.exists() and not bank.is_dir():
             raise InputError(f"--bank {bank} is a file; give a folder for the plane bank")
-        sim_updates["nbody"] = {**cfg.sim.nbody.model_dump(), "bank": str(bank)}
+        sim_updates["nbody"] = {"bank": str(bank)}  # merged into the configured nbody section
     if sim_updates:
         cfg = cfg.updated(sim=sim_updates)
     if kappa_from is None and cfg.sim.n_samples + cfg.sim.n_test == 0:

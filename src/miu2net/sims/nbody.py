@@ -289,9 +289,7 @@ def pgd_sharpen(positions: np.ndarray, box: float, n_mesh: int, a: float, cosmo_
                 ) -> tuple[np.ndarray, float]:
     r"""Potential gradient descent (Dai, Feng & Seljak 2018), its strength fitted to this snapshot.
 
-    Particles move by :math:`\alpha\,
-abla
-abla^{-2}[\delta\, O_l O_s]`, the high-pass
+    Particles move by :math:`\alpha\,\nabla\nabla^{-2}[\delta\, O_l O_s]`, the high-pass
     :math:`O_l = e^{-k_l^2/k^2}` and low-pass :math:`O_s = e^{-k^4/k_s^4}` filtered gravitational force
     (``k_long``, ``k_short`` in h/Mpc), which pulls mass into the halos a mesh leaves too shallow.
     :math:`\alpha` is chosen by bisection so that the particles' power in ``k_fit`` (h/Mpc, CIC window

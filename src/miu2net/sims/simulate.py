@@ -202,32 +202,23 @@ def simulate_truth(config: Config, seed: int, split: str = "train") -> tuple[np.
 
 
 @lru_cache(maxsize=16)
-def _nbody_slab_weights(path: str, z_source: float | None, nz_json: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _nbody_slab_weights(path: str, survey_json: str) -> tuple[np.ndarray, np.ndarray]:
     """Born weights and middle distances of a banked simulation's slabs for the survey's sources (cached)."""
     import pyccl as ccl
 
-    from miu2net.config import SmailNz
     from miu2net.physics.cosmology import cosmology
     from miu2net.sims.lightcone import slab_weights
+    from miu2net.sims.nbody import scale_factor_at
     from miu2net.sims.plane_bank import cached_planes
 
-    planes = cached_planes(path)
-    params = planes.cosmology
+    survey = SurveyConfig.model_validate_json(survey_json)
+    params = cached_planes(path).cosmology
+    z, n = source_nz(survey) or (np.array([survey.z_source]), np.array([1.0]))
     c = cosmology(params["Omega_m"], params["sigma8"])
-    h = params["h"]
-    if nz_json is None:
-        z, n = np.array([z_source]), np.array([1.0])
-    else:
-        p = SmailNz.model_validate_json(nz_json)
-        z = np.linspace(p.z_max / p.n_points, p.z_max, p.n_points)
-        n = smail_nz(z, z_median=p.z_median, alpha=p.alpha, beta=p.beta)
-    chi_source = ccl.comoving_radial_distance(c, 1.0 / (1.0 + z)) * h
-
-    def a_of_chi(chi):
-        return ccl.scale_factor_of_chi(c, np.asarray(chi) / h)
-
-    weights = slab_weights(planes.chi_edges, params["Omega_m"], a_of_chi, chi_source, n)
-    return weights, 0.5 * (planes.chi_edges[:-1] + planes.chi_edges[1:])
+    chi_source = ccl.comoving_radial_distance(c, 1.0 / (1.0 + z)) * params["h"]
+    edges = cached_planes(path).chi_edges
+    weights = slab_weights(edges, params["Omega_m"], lambda chi: scale_factor_at(params, chi), chi_source, n)
+    return weights, 0.5 * (edges[:-1] + edges[1:])
 
 
 def nbody_simulation_seeds(config: Config, split: str) -> list[int]:
@@ -238,8 +229,7 @@ def nbody_simulation_seeds(config: Config, split: str) -> list[int]:
     return pool_seeds(nb.seed, nb.n_simulations, nb.n_test_simulations)["test" if split == "test" else "train"]
 
 
-def nbody_truth(config: Config, seed: int, split: str = "train", *, scheduler: str | None = None
-                ) -> tuple[np.ndarray, dict]:
+def nbody_truth(config: Config, seed: int, split: str = "train") -> tuple[np.ndarray, dict]:
     """An N-body truth box (``box_factor`` map sizes per side; not periodic) and its simulation's record.
 
     The sample's field stream picks one simulation of the split's pool (simulated into the bank first if
@@ -253,10 +243,9 @@ def nbody_truth(config: Config, seed: int, split: str = "train", *, scheduler: s
     rng_field = _streams(seed)[0]
     pool = nbody_simulation_seeds(config, split)
     sim_seed = pool[int(rng_field.integers(len(pool)))]
-    path = str(ensure_simulations(config.sim.nbody, survey.z_source_max, [sim_seed], scheduler=scheduler)[0])
+    path = str(ensure_simulations(config.sim.nbody, survey.z_source_max, [sim_seed])[0])
     planes = cached_planes(path)
-    weights, chi_mid = _nbody_slab_weights(path, None if survey.nz is not None else survey.z_source,
-                                           survey.nz.model_dump_json() if survey.nz is not None else None)
+    weights, chi_mid = _nbody_slab_weights(path, survey.model_dump_json())
     n_box = survey.map_size * config.sim.box_factor
     kappa, _ = born_kappa(planes.planes, weights, chi_mid, planes.box_mpc_h, n_box, survey.pixel_arcmin, rng_field,
                           planes.slab_snapshot)
