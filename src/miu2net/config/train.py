@@ -25,6 +25,8 @@ class LossConfig(FrozenModel):
     ``ell_max`` is the spectral cut-off in inverse radians (None: up to the Nyquist mode).
     ``spread`` (``none`` or ``gaussian_nll``) trains the second output channel as the log-spread of κ
     with weight ``spread_weight``; ``spread_detach_mean`` keeps that term from moving κ itself.
+    ``two_estimates`` trains channel 0 by the spatial term alone (the minimum-RMSE map) and a third
+    channel by the spatial plus the spectral term (the power-faithful map); needs ``out_channels=3``.
     """
 
     spatial: Literal["mse", "huber"] = "mse"
@@ -38,6 +40,7 @@ class LossConfig(FrozenModel):
     spread: Literal["none", "gaussian_nll"] = "none"
     spread_weight: float = Field(1.0, ge=0)
     spread_detach_mean: bool = True
+    two_estimates: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> LossConfig:
@@ -51,7 +54,7 @@ class LossConfig(FrozenModel):
                 "freq_weight": self.freq_weight, "ell_max": self.ell_max, "n_bins": self.n_bins,
                 "relative": self.relative, "output_weights": [1.0] + [self.side_weight] * (n_outputs - 1),
                 "spread": self.spread, "spread_weight": self.spread_weight,
-                "spread_detach_mean": self.spread_detach_mean}
+                "spread_detach_mean": self.spread_detach_mean, "power_channel": 2 if self.two_estimates else None}
 
 
 class StreamConfig(FrozenModel):
@@ -73,6 +76,11 @@ class StreamConfig(FrozenModel):
         views_per_truth: samples drawn from each simulated truth box (random shift and symmetry, own
             depth, mask and noise; :mod:`miu2net.sims.stream`); 1: a new box per sample.
         sim_config: survey + simulation configuration file (None: the store's).
+        mixture: weights of the truth kinds ``nbody``, ``halo_model``, ``gaussian`` (None: the
+            configuration's truth alone; :mod:`miu2net.sims.stream`).
+        outer_mask: [min, max] observed fraction of a rectangular outer footprint (None: off), drawn
+            for a fraction ``outer_mask_probability`` of the samples: training for small fields embedded
+            in the model's.
     """
 
     n_gal_arcmin2: tuple[float, float] = (5.0, 100.0)
@@ -81,12 +89,23 @@ class StreamConfig(FrozenModel):
     steps_per_epoch: int = Field(500, ge=1)
     views_per_truth: int = Field(1, ge=1)
     sim_config: Path | None = None
+    mixture: dict[str, float] | None = None
+    outer_mask: tuple[float, float] | None = None
+    outer_mask_probability: float = Field(0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _check(self) -> StreamConfig:
         check_range("stream.n_gal_arcmin2", self.n_gal_arcmin2, 0.0, float("inf"), open_lo=True)
         check_range("stream.shape_noise_sigma", self.shape_noise_sigma, 0.0, 1.0, open_lo=True, open_hi=True)
         check_range("stream.masked_fraction", self.masked_fraction, 0.0, 1.0, open_hi=True)
+        if self.outer_mask is not None:
+            check_range("stream.outer_mask", self.outer_mask, 0.0, 1.0, open_lo=True)
+        if self.mixture is not None:
+            kinds = ("nbody", "halo_model", "gaussian")
+            if set(self.mixture) - set(kinds) or any(w < 0 for w in self.mixture.values()) \
+                    or sum(self.mixture.values()) <= 0:
+                raise ValueError(f"stream.mixture takes non-negative weights of {', '.join(kinds)} (not all 0); "
+                                 f"got {self.mixture}")
         return self
 
 
@@ -100,7 +119,8 @@ class TrainConfig(FrozenModel):
         arch: registered architecture (``u2net_small``, ``u2net_full``, ``deepmass``; ``-`` or ``_``).
         arch_kwargs: extra architecture options (e.g. ``{"mid": 8, "width": 32}`` for u2net_small).
         inputs: input channels (None: the architecture's default).
-        out_channels: 1, or 2 for a per-pixel spread (needs ``loss.spread``, and the reverse).
+        out_channels: 1, or 2 for a per-pixel spread (needs ``loss.spread``, and the reverse), or 3 for
+            two estimates (needs ``loss.two_estimates`` too).
         epochs, batch_size (per device), lr (peak), weight_decay (AdamW).
         schedule: ``cosine`` (linear warm-up over ``warmup_fraction`` of the steps, then cosine to
             ``lr * final_lr_fraction``), ``onecycle`` or ``constant``.
@@ -119,6 +139,9 @@ class TrainConfig(FrozenModel):
         limit_train_batches, limit_val_batches: Lightning limits (for smoke runs).
         max_time_minutes: stop training after this wall-clock time (Lightning ``max_time``; the best
             weights so far are exported as usual); None: no limit.
+        init_from: a trained model (``NAME.safetensors`` + ``NAME.json``) whose weights start a new run
+            (fine-tuning): every tensor of matching shape is copied; output layers with more channels get
+            the old channels and the power-faithful channel 2 a copy of κ's channel 0.
     """
 
     data: Path | None = None
@@ -154,6 +177,7 @@ class TrainConfig(FrozenModel):
     limit_train_batches: int | float = 1.0
     limit_val_batches: int | float = 1.0
     max_time_minutes: float | None = Field(None, gt=0)
+    init_from: Path | None = None
 
     @field_validator("arch")
     @classmethod
@@ -193,6 +217,10 @@ class TrainConfig(FrozenModel):
         if self.loss.spread != "none" and self.out_channels < 2:
             raise ValueError(f"loss.spread={self.loss.spread!r} trains a second output channel: set out_channels=2 "
                              "(--out-channels 2)")
+        if self.loss.two_estimates != (self.out_channels == 3):
+            raise ValueError("loss.two_estimates trains a third output channel (the power-faithful map): use it with "
+                             f"out_channels=3, and out_channels=3 with it; got out_channels={self.out_channels}, "
+                             f"two_estimates={self.loss.two_estimates}")
         if self.out_channels >= 2 and self.loss.spread == "none":
             raise ValueError("out_channels >= 2 leaves the spread channel untrained: set loss.spread='gaussian_nll' "
                              "(--spread-loss gaussian_nll) or out_channels=1")

@@ -35,9 +35,12 @@ Input channels. :class:`InputEncoder` turns the raw tensor into the channels a n
 Output. A network predicts ``out_channels`` maps in standardised units; channel 0 is
 :math:`\kappa/s_\kappa` (``kappa_scale``). With ``out_channels >= 2``, channel 1 is the log of the
 per-pixel spread of κ given the data, :math:`\ln(\hat\sigma_\kappa/s_\kappa)` (trained with a Gaussian
-negative log-likelihood, :mod:`miu2net.nn.losses`). :meth:`MassMapNet.forward` returns physical units:
-channel 0 times :math:`s_\kappa` (κ), channel 1 as :math:`\hat\sigma_\kappa = s_\kappa \exp(\cdot)`
-(clamped to :math:`e^{\pm 20}`), further channels unchanged. :math:`\hat\sigma_\kappa` is the raw,
+negative log-likelihood, :mod:`miu2net.nn.losses`). With ``out_channels >= 3``, channel 2 is a second
+estimate of :math:`\kappa/s_\kappa`, the *power-faithful* map (trained with the power-spectrum term,
+while channel 0 is trained by the MSE alone and is the minimum-RMSE map, the posterior mean).
+:meth:`MassMapNet.forward` returns physical units: channels 0 and 2 times :math:`s_\kappa` (κ), channel 1
+as :math:`\hat\sigma_\kappa = s_\kappa \exp(\cdot)` (clamped to :math:`e^{\pm 20}`), further channels
+unchanged. :math:`\hat\sigma_\kappa` is the raw,
 uncalibrated spread; :mod:`miu2net.nn.calibration` turns it into intervals of stated coverage.
 """
 
@@ -176,7 +179,8 @@ class MassMapNet(nn.Module):
 
     Args (keyword-only, all recorded in a checkpoint's JSON config):
         inputs: input channel names (:data:`INPUT_CHANNELS`).
-        out_channels: 1 (kappa) or more (kappa, then the log-spread channel for uncertainty).
+        out_channels: 1 (kappa), 2 (then the log-spread channel for uncertainty) or 3 (then the
+            power-faithful kappa).
         shear_scale, noise_ref, noise_clip, kappa_scale: input/output normalisation (module docstring).
         noise_encoding: ``"inverse"`` (default, the original encoding) or ``"log"`` (module docstring).
     """
@@ -231,12 +235,13 @@ class MassMapNet(nn.Module):
         return self._network(self.encoder(raw))
 
     def to_physical(self, out: torch.Tensor) -> torch.Tensor:
-        """Standardised output -> physical units: channel 0 times kappa_scale (κ), channel 1 as
-        ``kappa_scale * exp(.)`` (the spread of κ), other channels unchanged."""
+        """Standardised output -> physical units: channels 0 and 2 times kappa_scale (κ, the
+        minimum-RMSE and the power-faithful map), channel 1 as ``kappa_scale * exp(.)`` (the spread of κ),
+        other channels unchanged."""
         if out.shape[1] == 1:
             return out * self.kappa_scale
         spread = self.kappa_scale * torch.exp(out[:, 1:2].clamp(-LOG_SPREAD_CLAMP, LOG_SPREAD_CLAMP))
-        return torch.cat([out[:, :1] * self.kappa_scale, spread, out[:, 2:]], dim=1)
+        return torch.cat([out[:, :1] * self.kappa_scale, spread, out[:, 2:3] * self.kappa_scale, out[:, 3:]], dim=1)
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw ``[B, 4, ny, nx]`` (module docstring) -> ``[B, out_channels, ny, nx]``; channel 0 is kappa."""

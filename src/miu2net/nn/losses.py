@@ -29,6 +29,12 @@ spatial and spectral terms alone (the posterior mean of the MSE, and the power s
 only shapes :math:`\hat\sigma`; without it the NLL also pulls :math:`\hat\kappa`, down-weighting the
 pixels it deems noisy. :math:`s` is clamped to ``[-15, 15]`` inside the NLL.
 
+Two estimates (``power_channel``, set to 2 for a network with three output channels): channel 0 is
+then trained by the spatial term alone, the minimum-RMSE map (the posterior mean for the MSE), and
+channel ``power_channel`` by the spatial plus the spectral term, the power-faithful map. One map cannot
+be both: the posterior mean suppresses the power of the scales where the noise dominates, which the
+spectral term restores at a cost in RMSE. The spread channel describes the error of channel 0.
+
 Deep supervision: the total is :math:`\sum_o w_o L(\hat\kappa_o, \kappa)` over the fused output and the
 six side outputs of U²-Net (``output_weights``, default all 1), as in U²-Net and MIU2Net. Spectra are
 computed in float32 (float64 for float64 input) whatever the autocast precision.
@@ -117,6 +123,8 @@ class MassMappingLoss(nn.Module):
         spread_weight: :math:`\\gamma`, the weight of the NLL term.
         spread_detach_mean: the NLL does not back-propagate into κ (module docstring).
         spread_channel: output channel holding the log-spread.
+        power_channel: output channel of the power-faithful map (module docstring); None: channel 0
+            takes both terms (one estimate).
     """
 
     def __init__(
@@ -136,6 +144,7 @@ class MassMappingLoss(nn.Module):
         spread_weight: float = 1.0,
         spread_detach_mean: bool = True,
         spread_channel: int = 1,
+        power_channel: int | None = None,
     ) -> None:
         super().__init__()
         if spatial not in ("mse", "huber"):
@@ -160,6 +169,10 @@ class MassMappingLoss(nn.Module):
         self.spread_weight = float(spread_weight)
         self.spread_detach_mean = bool(spread_detach_mean)
         self.spread_channel = int(spread_channel)
+        if power_channel is not None and int(power_channel) in (self.channel, self.spread_channel):
+            raise InputError(f"power_channel {power_channel} must differ from the kappa channel {self.channel} and "
+                             f"the spread channel {self.spread_channel}")
+        self.power_channel = None if power_channel is None else int(power_channel)
         self._spectra: dict[tuple, tuple[BinnedPowerSpectrum, torch.Tensor]] = {}
 
     def _spectrum(self, shape: tuple[int, int], device: torch.device) -> tuple[BinnedPowerSpectrum, torch.Tensor]:
@@ -202,8 +215,9 @@ class MassMappingLoss(nn.Module):
         return torch.mean(0.5 * (mean - target.float()).square() * torch.exp(-2.0 * log_sigma) + log_sigma)
 
     def forward(self, outputs: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Total loss and its parts (``spatial``, ``freq``, with a spread loss ``nll``: of the fused
-        output; ``total``).
+        """Total loss and its parts (``spatial``, ``freq``, with a spread loss ``nll``, with two estimates
+        ``spatial_power`` (the power-faithful map's spatial term; ``freq`` is then its spectral term): of the
+        fused output; ``total``).
 
         Args:
             outputs: one ``[B, C, ny, nx]`` tensor or a list (fused first, then side outputs).
@@ -221,13 +235,24 @@ class MassMappingLoss(nn.Module):
                 continue
             pred = out[:, self.channel : self.channel + 1]
             s = self.spatial_term(pred, target)
-            f = self.spectral_term(pred, target) if self.freq_weight > 0 else s.new_zeros(())
-            total = total + w * (self.spatial_weight * s + self.freq_weight * f)
+            if self.power_channel is None:
+                f = self.spectral_term(pred, target) if self.freq_weight > 0 else s.new_zeros(())
+                total = total + w * (self.spatial_weight * s + self.freq_weight * f)
+            else:
+                if out.shape[1] <= self.power_channel:
+                    raise InputError(f"the power-faithful map is output channel {self.power_channel}, but the "
+                                     f"network has {out.shape[1]} output channel(s); train with out_channels=3")
+                power = out[:, self.power_channel : self.power_channel + 1]
+                s_power = self.spatial_term(power, target)
+                f = self.spectral_term(power, target) if self.freq_weight > 0 else s.new_zeros(())
+                total = total + w * self.spatial_weight * (s + s_power) + w * self.freq_weight * f
             if self.spread != "none":
                 nll = self.spread_term(out, target)
                 total = total + w * self.spread_weight * nll
             if i == 0:
                 parts = {"spatial": s.detach(), "freq": f.detach()}
+                if self.power_channel is not None:
+                    parts["spatial_power"] = s_power.detach()
                 if self.spread != "none":
                     parts["nll"] = nll.detach()
         parts["total"] = total.detach()

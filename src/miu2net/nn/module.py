@@ -174,7 +174,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 #: Options a resumed run must keep (they define the model, the data or the optimisation state).
-RESUME_FIXED = ("data", "arch", "arch_kwargs", "inputs", "out_channels", "batch_size", "lr", "weight_decay",
+RESUME_FIXED = ("data", "init_from", "arch", "arch_kwargs", "inputs", "out_channels", "batch_size", "lr", "weight_decay",
                 "schedule", "warmup_fraction", "final_lr_fraction", "loss", "normalisation", "seed", "augment",
                 "fresh_noise", "noise_encoding", "stream")
 
@@ -205,6 +205,11 @@ def _prepare_run(config: TrainConfig, datamodule: Any) -> tuple[dict, dict]:
     arch_kwargs["out_channels"] = config.out_channels
     arch_kwargs.setdefault("noise_encoding", config.noise_encoding)
     arch_kwargs.update(info["normalisation"])
+    if config.init_from is not None:
+        # Fine-tuning keeps the scales the starting weights were trained with.
+        from miu2net.nn.checkpoint import load_model
+
+        arch_kwargs.update(load_model(config.init_from).model.normalisation)
     arch_kwargs.update(config.normalisation or {})
     create_model(config.arch, **_model_kwargs(arch_kwargs))  # fail now, not after loading data
     out.mkdir(parents=True, exist_ok=True)
@@ -213,6 +218,55 @@ def _prepare_run(config: TrainConfig, datamodule: Any) -> tuple[dict, dict]:
     text = json.dumps(jsonable(run), indent=2) + "\n"  # every DDP rank writes the same content
     atomic_write(run_file, lambda tmp: Path(tmp).write_text(text))
     return arch_kwargs, info
+
+
+def initialise_from(model: torch.nn.Module, source: Any) -> dict:
+    """Copy the weights of a trained model (``source``: path or name) into ``model`` (fine-tuning).
+
+    Tensors of equal shape are copied. An output layer with more output channels than the source's (a
+    side convolution or the fuse convolution of U²-Net, gaining the power-faithful channel 2) gets the
+    source's channels, and channel 2 a copy of the κ channel 0 (for the fuse layer's input columns too),
+    so both estimates start as the source's κ. Returns ``{"copied", "expanded", "skipped"}`` counts.
+    """
+    from miu2net.nn.checkpoint import load_model
+
+    src = load_model(source).model.state_dict()
+    dst = model.state_dict()
+    counts = {"copied": 0, "expanded": 0, "skipped": 0}
+    for name, value in dst.items():
+        old = src.get(name)
+        if old is None:
+            counts["skipped"] += 1
+            continue
+        if old.shape == value.shape:
+            dst[name] = old.clone()
+            counts["copied"] += 1
+            continue
+        if old.ndim != value.ndim or old.shape[0] > value.shape[0] or old.shape[2:] != value.shape[2:]:
+            counts["skipped"] += 1
+            continue
+        new = value.clone()
+        n_old, n_new = old.shape[0], value.shape[0]
+        if old.ndim == 4 and old.shape[1] != value.shape[1]:
+            # The fuse layer: input columns are (side, channel) pairs of the side outputs.
+            c_old, c_new = n_old, n_new
+            if old.shape[1] % c_old or value.shape[1] % c_new or old.shape[1] // c_old != value.shape[1] // c_new:
+                counts["skipped"] += 1
+                continue
+            new.zero_()
+            for side in range(old.shape[1] // c_old):
+                a, b = side * c_old, side * c_new
+                new[:c_old, b:b + c_old] = old[:, a:a + c_old]
+                for co in range(c_old, c_new):
+                    new[co, b + co] = old[0, a]
+                    new[co, b + 1:b + c_old] = old[0, a + 1:a + c_old]
+        else:
+            new[:n_old] = old
+            new[n_old:] = old[:1].expand(n_new - n_old, *old.shape[1:])
+        dst[name] = new
+        counts["expanded"] += 1
+    model.load_state_dict(dst)
+    return counts
 
 
 def check_train_config(config: TrainConfig) -> None:
@@ -267,6 +321,8 @@ def fit(config: TrainConfig, *, datamodule: Any = None, callbacks: list | None =
         config.arch, arch_kwargs, pixel_arcmin=info["pixel_arcmin"], map_size=info["map_size"],
         loss=config.loss.loss_kwargs(), lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
         warmup_fraction=config.warmup_fraction, final_lr_fraction=config.final_lr_fraction)
+    if config.init_from is not None and not config.resume:
+        initialise_from(module.model, config.init_from)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor="val_loss", mode="min",
                                  save_top_k=1)
     # Lightning's save_last writes last.ckpt only in epochs that also save a best checkpoint; resume needs
