@@ -147,7 +147,8 @@ def calibration_samples(model_config: dict, *, data: Path | None, split: str, st
 
     A store's split (``data``, ``split``), or with ``stream`` a calibration stream
     (:data:`miu2net.nn.streaming.CALIBRATION_STREAM`, never the training stream) of the simulation
-    configuration of ``sim_config`` or ``data``, with the depth ranges the model was trained on.
+    configuration of ``sim_config`` or ``data``, with the depth ranges and the mixture of skies the model
+    was trained on.
     """
     from miu2net.nn.data import dataset_fingerprint, open_splits
 
@@ -163,7 +164,10 @@ def calibration_samples(model_config: dict, *, data: Path | None, split: str, st
         else:
             raise InputError("--stream needs the simulation configuration: give --data STORE (Zarr) or --sim-config")
         ranges = ((model_config.get("notes") or {}).get("train_config") or {}).get("stream") or {}
+        mixture = ranges.get("mixture")
         ranges = {k: tuple(ranges[k]) for k in ("n_gal_arcmin2", "shape_noise_sigma", "masked_fraction") if k in ranges}
+        if mixture:  # the skies the model was trained on; outer masks are not (footprints as in the survey)
+            ranges["mixture"] = dict(mixture)
         count = 500 if n is None else n
         dataset = StreamingSimDataset(sim, length=count, seed=seed, stream=CALIBRATION_STREAM, **ranges)
         return dataset, {"kind": "stream", "ranges": dataset.ranges, "seed": seed, "n": count,

@@ -96,7 +96,7 @@ def test_consecutive_samples_view_one_box_by_shift_and_symmetry(views):
         hits = _locate(samples[i]["kappa"], boxes[0])
         assert hits, f"sample {i}: kappa is no periodic shift + square symmetry of box 0"
         found.append(hits[0])
-        np.testing.assert_array_equal(cut_center(ds.truth_view(0, i), (n, n)).astype(np.float32),
+        np.testing.assert_array_equal(cut_center(ds.truth_view(0, i)[0], (n, n)).astype(np.float32),
                                       samples[i]["kappa"], err_msg="truth_view is the sample's box")
     assert len({f for f in found}) == V, f"the {V} views of a box should be distinct: {found}"
     box0 = np.sort(boxes[0].astype(np.float32).ravel())

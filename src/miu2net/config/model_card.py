@@ -51,6 +51,9 @@ class StreamRanges(FrozenModel):
     shape_noise_sigma: tuple[float, float]
     masked_fraction: tuple[float, float]
     views_per_truth: int = Field(1, ge=1)
+    mixture: dict[str, float] | None = None
+    outer_mask: tuple[float, float] | None = None
+    outer_mask_probability: float = Field(0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _check(self) -> StreamRanges:

@@ -104,7 +104,8 @@ class StreamingDataModule(MassMapDataModule):
                              f"store's ({val.pixel_arcmin}')")
         stream = StreamingSimDataset(sim_config, n_gal_arcmin2=s.n_gal_arcmin2, shape_noise_sigma=s.shape_noise_sigma,
                                      masked_fraction=s.masked_fraction, seed=config.seed,
-                                     views_per_truth=s.views_per_truth)
+                                     views_per_truth=s.views_per_truth, mixture=s.mixture,
+                                     outer_mask=s.outer_mask, outer_mask_probability=s.outer_mask_probability)
         test = splits["test"] if len(splits["test"]) else None
         return cls(stream, val, test, steps_per_epoch=s.steps_per_epoch, batch_size=config.batch_size,
                    num_workers=config.num_workers, pin_memory=pin_memory)

@@ -29,6 +29,19 @@ box is twice the map per side, so views are different quarters of it seen from d
 under different noise; the data-loader worker keeps the last box, so a batch of consecutive keys costs
 one truth per V samples. V = 1 is the plain stream above, unchanged.
 
+Mixture of skies (``mixture``). With weights over :data:`TRUTH_KINDS` (``nbody``: maps of the plane
+bank's training simulations, whose cosmologies differ; ``halo_model``: Gaussian field plus NFW halos;
+``gaussian``: the Gaussian field alone, with the full :math:`C_\ell`), each truth box draws its kind
+from its own seed, and is simulated with the base configuration switched to that truth. Only periodic
+kinds are shifted periodically; the N-body maps (patches of sky, not periodic) are windows of 3/4 of
+their box side, moved by up to 1/8 of it, then rotated and reflected.
+
+Outer masks (``outer_mask``: [min, max] observed fraction, with probability ``outer_mask_probability``
+per sample). The sample's footprint becomes a random rectangle (aspect ratio up to 2) covering that
+fraction of the map at a random position; everything outside is masked. This is how a footprint
+smaller than the model's field is seen at inference (embedded in the field, the outside masked): the
+shear inside still carries the lensing of the mass outside, as on the sky.
+
 Samples are the dicts of :data:`miu2net.sims.simulate.MAP_FIELDS` plus the scalars ``n_gal_arcmin2``,
 ``shape_noise_sigma`` and ``seed`` (0-d arrays). An integer key ``i`` means ``(0, i)``.
 """
@@ -51,6 +64,35 @@ from miu2net.sims.simulate import apply_survey, simulate_truth, truth_is_periodi
 TRAIN_STREAM = 3
 #: Seed-sequence code of calibration streams (never the training stream, whatever the seeds).
 CALIBRATION_STREAM = 4
+#: The truths a mixture stream draws from (module docstring).
+TRUTH_KINDS: tuple[str, ...] = ("nbody", "halo_model", "gaussian")
+
+
+def truth_config(config: Config, kind: str) -> Config:
+    """``config`` with its truth switched to ``kind`` (:data:`TRUTH_KINDS`); ``gaussian`` is the halo-model
+    truth without halos (the field then carries the whole C_ell)."""
+    if kind == "nbody":
+        return config.updated(sim={"truth": "nbody"})
+    if kind == "halo_model":
+        return config.updated(sim={"truth": "halo_model"})
+    if kind == "gaussian":
+        return config.updated(sim={"truth": "halo_model", "field": "gaussian", "halos": {"enabled": False}})
+    raise InputError(f"unknown truth kind {kind!r}; choose one of {', '.join(TRUTH_KINDS)}")
+
+
+def outer_footprint(shape: tuple[int, int], fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """1/0 map of a random rectangle covering about ``fraction`` of ``shape`` (aspect ratio up to 2, random
+    position): the observed footprint of a field smaller than the map (module docstring)."""
+    ny, nx = shape
+    fraction = float(np.clip(fraction, 0.0, 1.0))
+    aspect = float(np.exp(rng.uniform(-np.log(2.0), np.log(2.0))))
+    h = int(round(min(ny, max(1.0, np.sqrt(fraction * ny * nx * aspect)))))
+    w = int(round(min(nx, max(1.0, fraction * ny * nx / h))))
+    y0 = int(rng.integers(0, ny - h + 1))
+    x0 = int(rng.integers(0, nx - w + 1))
+    out = np.zeros(shape)
+    out[y0:y0 + h, x0:x0 + w] = 1.0
+    return out
 
 
 class SimulationStream:
@@ -67,13 +109,18 @@ class SimulationStream:
         seed: seed of the stream (with ``sim.seed`` of ``config``).
         stream: :data:`TRAIN_STREAM` or :data:`CALIBRATION_STREAM` (or any other code >= 3).
         views_per_truth: samples per simulated truth box (module docstring); 1 gives every sample its
-            own box. Needs a periodic box (``sim.box_factor >= 2``) when > 1.
+            own box. Needs a periodic box (``sim.box_factor >= 2``) when > 1, or a mixture.
+        mixture: weights of the truth kinds (:data:`TRUTH_KINDS`; module docstring); None: the truth of
+            ``config`` alone.
+        outer_mask: [min, max] observed fraction of an outer footprint (module docstring); None: off.
+        outer_mask_probability: fraction of the samples given an outer footprint.
     """
 
     def __init__(self, config: Config, *, n_gal_arcmin2: tuple[float, float] = (5.0, 100.0),
                  shape_noise_sigma: tuple[float, float] = (0.26, 0.40),
                  masked_fraction: tuple[float, float] = (0.0, 0.35), length: int = 1000, seed: int = 0,
-                 stream: int = TRAIN_STREAM, views_per_truth: int = 1) -> None:
+                 stream: int = TRAIN_STREAM, views_per_truth: int = 1, mixture: dict | None = None,
+                 outer_mask: tuple[float, float] | None = None, outer_mask_probability: float = 0.0) -> None:
         # Validate the ranges with the pydantic model (the messages name the options).
         ranges = StreamConfig(n_gal_arcmin2=tuple(n_gal_arcmin2), shape_noise_sigma=tuple(shape_noise_sigma),
                               masked_fraction=tuple(masked_fraction))
@@ -85,7 +132,25 @@ class SimulationStream:
             raise InputError(f"seed must be >= 0; got {seed}")
         if int(views_per_truth) < 1:
             raise InputError(f"views_per_truth must be >= 1; got {views_per_truth}")
-        if int(views_per_truth) > 1 and not truth_is_periodic(config):
+        self.mixture = None
+        if mixture:
+            unknown = set(mixture) - set(TRUTH_KINDS)
+            weights = np.array([float(mixture.get(k, 0.0)) for k in TRUTH_KINDS])
+            if unknown or (weights < 0).any() or weights.sum() <= 0:
+                raise InputError(f"mixture takes non-negative weights of {', '.join(TRUTH_KINDS)} (not all 0); "
+                                 f"got {mixture}")
+            self.mixture = {k: float(w) for k, w in zip(TRUTH_KINDS, weights / weights.sum()) if w > 0}
+            self._kind_configs = {k: truth_config(config, k) for k in self.mixture}
+        if outer_mask is not None:
+            lo, hi = (float(v) for v in outer_mask)
+            if not 0 < lo <= hi <= 1:
+                raise InputError(f"outer_mask is a [min, max] observed fraction in (0, 1]; got {outer_mask}")
+            outer_mask = (lo, hi)
+        if not 0 <= float(outer_mask_probability) <= 1:
+            raise InputError(f"outer_mask_probability must lie in [0, 1]; got {outer_mask_probability}")
+        self.outer_mask = outer_mask
+        self.outer_mask_probability = float(outer_mask_probability) if outer_mask is not None else 0.0
+        if int(views_per_truth) > 1 and self.mixture is None and not truth_is_periodic(config):
             raise InputError("views_per_truth > 1 shifts a periodic box: it needs the halo-model truth with "
                              "sim.box_factor >= 2; got truth " + config.sim.truth + ", box_factor "
                              f"{config.sim.box_factor}")
@@ -122,6 +187,11 @@ class SimulationStream:
                "masked_fraction": list(self.masked_fraction)}
         if self.views_per_truth > 1:
             out["views_per_truth"] = self.views_per_truth
+        if self.mixture is not None:
+            out["mixture"] = dict(self.mixture)
+        if self.outer_mask is not None and self.outer_mask_probability > 0:
+            out["outer_mask"] = list(self.outer_mask)
+            out["outer_mask_probability"] = self.outer_mask_probability
         return out
 
     @property
@@ -170,32 +240,60 @@ class SimulationStream:
                                                  "shape_noise_sigma": draws["shape_noise_sigma"]})
         return self.config.model_copy(update={"survey": survey})
 
-    def truth_view(self, epoch: int, index: int) -> np.ndarray:
-        """The truth box of sample ``index`` with ``views_per_truth`` > 1: box ``index // V``, shifted and
-        transformed by the sample's own draws (module docstring)."""
+    def truth_kind(self, epoch: int, box: int) -> str:
+        """The truth kind of box ``box`` of ``epoch`` (the base configuration's without a mixture)."""
+        if self.mixture is None:
+            return "nbody" if self.config.sim.truth == "nbody" else "halo_model"
+        ss = np.random.SeedSequence([self.config.sim.seed, self.stream, self.seed, int(epoch), int(box), 3])
+        kinds = list(self.mixture)
+        return kinds[int(np.random.default_rng(ss).choice(len(kinds), p=list(self.mixture.values())))]
+
+    def kind_config(self, kind: str) -> Config:
+        return self.config if self.mixture is None else self._kind_configs[kind]
+
+    def truth_view(self, epoch: int, index: int) -> tuple[np.ndarray, str]:
+        """The truth box of sample ``index`` with ``views_per_truth`` > 1 and its kind: box ``index // V``,
+        shifted (periodic kinds) and transformed by the sample's own draws (module docstring)."""
         key = (int(epoch), int(index) // self.views_per_truth)
         if self._last_truth is None or self._last_truth[0] != key:
             box_seed = self.draw(key[0], key[1], code=1)["seed"]
-            self._last_truth = (key, simulate_truth(self.config, box_seed)[0])
-        box = self._last_truth[1]
+            kind = self.truth_kind(*key)
+            self._last_truth = (key, simulate_truth(self.kind_config(kind), box_seed)[0], kind)
+        _, box, kind = self._last_truth
         ss = np.random.SeedSequence([self.config.sim.seed, self.stream, self.seed, int(epoch), int(index), 2])
         rng = np.random.default_rng(ss)
         shift = rng.integers(0, box.shape[0]), rng.integers(0, box.shape[1])
-        view = np.roll(box, shift, axis=(0, 1))
+        if truth_is_periodic(self.kind_config(kind)):
+            view = np.roll(box, shift, axis=(0, 1))
+        else:
+            # A patch of sky: a window of 3/4 of the box, moved by up to 1/8 of it (the map keeps a margin).
+            ny, nx = box.shape
+            my, mx = ny // 8, nx // 8
+            if ny - 2 * my < self.map_size or nx - 2 * mx < self.map_size:
+                my = mx = 0
+            y0, x0 = int(shift[0]) % (2 * my + 1), int(shift[1]) % (2 * mx + 1)
+            view = box[y0:y0 + ny - 2 * my, x0:x0 + nx - 2 * mx]
         view = np.rot90(view, k=int(rng.integers(4)))
         if rng.integers(2):
             view = view[:, ::-1]
-        return np.ascontiguousarray(view)
+        return np.ascontiguousarray(view), kind
 
     def sample(self, epoch: int, index: int) -> dict[str, np.ndarray]:
         """Sample ``index`` of ``epoch`` (module docstring); deterministic."""
         draws = self.draw(epoch, index)
         if self.views_per_truth > 1:
-            kappa_box = self.truth_view(epoch, index)
+            kappa_box, kind = self.truth_view(epoch, index)
         else:
-            kappa_box, _ = simulate_truth(self.config, draws["seed"])
+            kind = self.truth_kind(epoch, index)
+            kappa_box, _ = simulate_truth(self.kind_config(kind), draws["seed"])
+        observed = None
+        if self.outer_mask_probability > 0:
+            ss = np.random.SeedSequence([self.config.sim.seed, self.stream, self.seed, int(epoch), int(index), 4])
+            rng = np.random.default_rng(ss)
+            if rng.uniform() < self.outer_mask_probability:
+                observed = outer_footprint((self.map_size, self.map_size), rng.uniform(*self.outer_mask), rng)
         maps = apply_survey(kappa_box, self.sample_config(draws), draws["seed"],
-                            periodic=truth_is_periodic(self.config))
+                            periodic=truth_is_periodic(self.kind_config(kind)), observed=observed)
         maps["n_gal_arcmin2"] = np.float32(draws["n_gal_arcmin2"])
         maps["shape_noise_sigma"] = np.float32(draws["shape_noise_sigma"])
         maps["seed"] = np.int64(draws["seed"])
