@@ -22,6 +22,13 @@ pixels: ``edge`` (within ``edge_pixels`` of the map border), ``masked`` (masked,
 and not only on average (inside masks the network's spread may be off in its own way). A class with
 fewer than :data:`MIN_CLASS_PIXELS` calibration pixels falls back to the table of all pixels.
 
+Conditioned on noise. With at least 2 × :data:`MIN_MAPS_PER_BIN` calibration maps, the maps are also
+split into up to :data:`MAX_NOISE_BINS` bins of equal counts in their median noise σ, and each class
+gets a table per bin (keys ``observed@0`` …, edges in ``noise_edges``). A map's ``SIGMA`` then uses the
+tables of its own noise level, so that the coverage holds at every depth, not only on average over the
+depths of the calibration stream (a network's spread can be too wide for deep data and too narrow for
+shallow data at once). A bin-class with too few pixels falls back to the class's table.
+
 Data consistency. For each calibration map, the reduced :math:`\chi^2` of the data against the shear
 forward-modelled from :math:`\hat\kappa` (:func:`miu2net.physics.consistency.chi2_per_dof`, exactly as
 ``reconstruct`` computes ``CHI2DOF``) is recorded with the map's median noise :math:`\sigma`. The
@@ -81,6 +88,7 @@ from miu2net.nn.conformal import (  # noqa: E402,F401  (re-exported)
     CLASSES,
     LEVELS,
     MAX_CHI2_BINS,
+    MAX_NOISE_BINS,
     MIN_CLASS_PIXELS,
     MIN_MAPS_PER_BIN,
     REPORT_LEVELS,
@@ -182,7 +190,20 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
     for name, s in per_class.items():
         n_pixels[name] = int(s.size)
         quantiles[name] = conformal_quantiles(s, levels) if s.size >= MIN_CLASS_PIXELS else None
-    calibration = Calibration(
+    # Conditioned on noise: the classes again within bins of the maps' median noise (equal numbers of maps).
+    levels_of_maps = np.asarray([np.nan if v is None else v for v in noise_levels])
+    noise_edges = None
+    n_bins = min(MAX_NOISE_BINS, count // MIN_MAPS_PER_BIN) if np.isfinite(levels_of_maps).all() else 0
+    if n_bins >= 2:
+        noise_edges = [float(v) for v in np.quantile(levels_of_maps, np.arange(1, n_bins) / n_bins)]
+        which = np.searchsorted(noise_edges, levels_of_maps)
+        for b in range(n_bins):
+            maps_in = np.flatnonzero(which == b)
+            for name in CLASSES:
+                s_b = np.concatenate([scores[name][i] for i in maps_in]) if maps_in.size else np.zeros(0)
+                n_pixels[f"{name}@{b}"] = int(s_b.size)
+                quantiles[f"{name}@{b}"] = conformal_quantiles(s_b, levels) if s_b.size >= MIN_CLASS_PIXELS else None
+    calibration = Calibration(noise_edges=noise_edges,
         levels=levels, quantiles=quantiles, n_pixels=n_pixels, n_maps=count, edge_pixels=edge,
         score="abs_residual_over_sigma" if has_spread else "abs_residual",
         chi2dof=range_summary(np.asarray(chi2), np.asarray([np.nan if v is None else v for v in noise_levels]),
@@ -240,8 +261,9 @@ def coverage_report(calibration: Calibration, samples: list[dict], outputs: np.n
         mask = (np.asarray(s["mask"]) > 0).astype(np.float64)
         classes = pixel_classes(mask, cal.edge_pixels)
         spread = o[1] if o.shape[0] > 1 else None
+        noise = np.asarray(s["noise"], dtype=np.float64)
         for c in coverages:
-            width = cal.half_width(spread, mask, c)
+            width = cal.half_width(spread, mask, c, noise=noise)
             inside = np.abs(truth - o[0]) <= width
             widths[c].append(float(width.mean()))
             hits["all"][c][0] += int(inside.sum())
@@ -250,7 +272,6 @@ def coverage_report(calibration: Calibration, samples: list[dict], outputs: np.n
                 sel = classes == k
                 hits[name][c][0] += int(inside[sel].sum())
                 hits[name][c][1] += int(sel.sum())
-        noise = np.asarray(s["noise"], dtype=np.float64)
         c2 = chi2_per_dof(np.asarray(s["g1"], dtype=np.float64), np.asarray(s["g2"], dtype=np.float64), mask,
                           noise, o[0])
         chi2s.append(c2)

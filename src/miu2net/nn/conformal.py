@@ -26,6 +26,9 @@ CLASSES: tuple[str, ...] = ("observed", "masked", "edge")
 MIN_CLASS_PIXELS = 1000
 MIN_MAPS_PER_BIN = 100
 MAX_CHI2_BINS = 10
+#: Most bins of map noise level the quantile tables are conditioned on (module docstring of calibration).
+MAX_NOISE_BINS = 5
+
 
 def conformal_quantiles(scores: np.ndarray, levels: Iterable[float]) -> np.ndarray:
     r"""Split-conformal quantiles: for each level :math:`c`, the :math:`\lceil (n+1)c\rceil`-th smallest
@@ -77,6 +80,7 @@ class Calibration:
     data: dict = field(default_factory=dict)
     created: str = ""
     miu2net_version: str = ""
+    noise_edges: list[float] | None = None
 
     # ---- intervals -------------------------------------------------------------------------------
 
@@ -99,12 +103,28 @@ class Calibration:
                              f"this model was calibrated with; choose a lower coverage or recalibrate")
         return q
 
-    def half_width(self, spread: np.ndarray | None, mask: np.ndarray, coverage: float = 0.68) -> np.ndarray:
+    def noise_bin(self, noise: np.ndarray | None, mask: np.ndarray) -> int | None:
+        """The noise-level bin of a map (its median observed σ against :attr:`noise_edges`), or None."""
+        level = median_noise(noise, mask)
+        if not self.noise_edges or level is None:
+            return None
+        return int(np.searchsorted(self.noise_edges, level))
+
+    def region(self, name: str, noise_bin: int | None) -> str:
+        """The quantile table of class ``name`` at ``noise_bin``: the class's own at that noise level when
+        calibrated, else the class's over every level."""
+        key = f"{name}@{noise_bin}"
+        return key if noise_bin is not None and self.quantiles.get(key) is not None else name
+
+    def half_width(self, spread: np.ndarray | None, mask: np.ndarray, coverage: float = 0.68,
+                   noise: np.ndarray | None = None) -> np.ndarray:
         """The calibrated half-width map at ``coverage``: :math:`q_c\\hat\\sigma` per pixel, with the
-        quantile of each pixel's class. ``spread`` None: a network without a spread channel (1)."""
+        quantile of each pixel's class (and, given the ``noise`` map of a calibration conditioned on noise,
+        of the map's noise level). ``spread`` None: a network without a spread channel (1)."""
         mask = np.asarray(mask)
         classes = pixel_classes(mask, self.edge_pixels)
-        q = np.array([self.quantile(coverage, name) for name in CLASSES])[classes]
+        b = self.noise_bin(noise, mask)
+        q = np.array([self.quantile(coverage, self.region(name, b)) for name in CLASSES])[classes]
         base = np.ones(mask.shape) if spread is None else np.asarray(spread, dtype=np.float64)
         return q * base
 
@@ -178,6 +198,7 @@ class Calibration:
             "chi2dof": self.chi2dof,
             "bmode": self.bmode,
             "data": self.data,
+            "noise_edges": None if self.noise_edges is None else [float(v) for v in self.noise_edges],
             "created": self.created,
             "miu2net_version": self.miu2net_version,
         }
@@ -197,6 +218,7 @@ class Calibration:
                        edge_pixels=int(data["edge_pixels"]), score=str(data["score"]), chi2dof=dict(data["chi2dof"]),
                        empirical_coverage=dict(data.get("empirical_coverage", {})), data=dict(data.get("data", {})),
                        bmode=dict(data["bmode"]) if data.get("bmode") else None,
+                       noise_edges=[float(v) for v in data["noise_edges"]] if data.get("noise_edges") else None,
                        created=str(data.get("created", "")), miu2net_version=str(data.get("miu2net_version", "")))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"the model's calibration entry is not readable ({exc}); recalibrate it with "
