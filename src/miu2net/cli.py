@@ -84,7 +84,7 @@ def reconstruct(
     option: Annotated[
         Optional[list[str]], typer.Option("--option", help="Method option KEY=VALUE (repeatable).")
     ] = None,
-    pixel_arcmin: Annotated[Optional[float], typer.Option(help="Catalogue: pixel side in arcmin \\[0.82].")] = None,
+    pixel_arcmin: Annotated[Optional[float], typer.Option(help="Catalogue: pixel side in arcmin \\[0.41, the csst survey's].")] = None,
     center: Annotated[Optional[str], typer.Option(help="Catalogue: map centre RA,DEC in degrees \\[footprint centre].")] = None,
     size: Annotated[Optional[int], typer.Option(help="Catalogue: map side in pixels \\[fit the footprint].")] = None,
     noise_realisations: Annotated[int, typer.Option(
@@ -111,6 +111,11 @@ def reconstruct(
     preset: Annotated[Optional[str], typer.Option(
         help="Survey preset (csst, csst-small, euclid, lsst) whose numbers are the defaults: the catalogue's "
              "pixel, and the source redshifts, shape noise and density of the methods that take them.")] = None,
+    estimate: Annotated[Optional[str], typer.Option(
+        help="Two-estimate miu2net models: which map is KAPPA_E: mean (the minimum-RMSE map, for peaks, "
+             "cross-correlations and masses; SIGMA describes it) or power (the power-faithful map, for power "
+             "spectra, PDF and higher-order statistics). The other is written too (KAPPA_POWER or KAPPA_MEAN) "
+             "\[mean].")] = None,
 ) -> None:
     """Reconstruct a convergence map from gridded shear or a catalogue; write FITS (and PNG)."""
     from rich.progress import Progress
@@ -129,6 +134,12 @@ def reconstruct(
             raise InputError("--coverage applies to a calibrated network (--method miu2net)")
         check_number(coverage, "--coverage", low=0.0, high=1.0, low_open=True, high_open=True)
         options["coverage"] = coverage
+    if estimate is not None:
+        if method not in ("auto", "miu2net"):
+            raise InputError("--estimate applies to a two-estimate network (--method miu2net or auto)")
+        if estimate not in ("mean", "power"):
+            raise InputError(f"--estimate must be mean or power; got {estimate!r}")
+        options["estimate"] = estimate
     columns = {"ra": ra_col, "dec": dec_col, "e1": e1_col, "e2": e2_col, "weight": weight_col,
                "m": m_col, "c1": c1_col, "c2": c2_col}
     catalogue = CatalogueOptions(
@@ -188,7 +199,14 @@ def _reconstruct_report(kappa, shear, output: Path, png: Path | None, method: st
             lines.append(f"method auto: the input fits the shipped model, so used miu2net with model {auto['model']}")
         else:
             lines.append(f"method auto: used {auto['chosen']}, since the shipped model does not fit this input "
-                         f"({explain_auto_fallback(auto['reason'], shear)})")
+                         f"({explain_auto_fallback(auto['reason'], shear)})"
+                         + (f"; the network's option(s) {', '.join(auto['dropped_options'])} do not apply"
+                            if auto.get("dropped_options") else ""))
+    if kappa.kappa_power is not None:
+        lines.append("KAPPA_E is the minimum-RMSE map (SIGMA describes it); KAPPA_POWER the power-faithful map "
+                     "(for power spectra and higher-order statistics)")
+    elif kappa.kappa_mean is not None:
+        lines.append("KAPPA_E is the power-faithful map (--estimate power); KAPPA_MEAN the minimum-RMSE map")
     binned = kappa.meta.get("binned")
     if binned:
         lines.append(f"binned the {binned['from_pixel_arcmin']:g}' input {binned['factor']}x{binned['factor']} "

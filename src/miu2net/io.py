@@ -7,7 +7,9 @@ header) or the keyword ``PIXSCALE`` (arcmin). NumPy ``.npz`` with the same names
 array's x axis (axis 1). NaN is accepted only in masked pixels.
 
 Convergence out: FITS with image HDUs ``KAPPA_E``, ``KAPPA_B`` and, where computed, ``SIGMA``,
-``SIGMA_NOISE`` and ``SNR``, each with the celestial WCS; provenance (METHOD, MODEL, OPTIONS, VERSION,
+``SIGMA_NOISE``, ``SNR`` and a trained model's second estimate (``KAPPA_POWER``, the power-faithful
+map, when ``KAPPA_E`` is the minimum-RMSE map; ``KAPPA_MEAN`` when ``ESTIMATE = 'power'`` made the
+power-faithful map ``KAPPA_E``), each with the celestial WCS; provenance (METHOD, MODEL, OPTIONS, VERSION,
 PIXSCALE, CHI2DOF, BTOE (large-scale B/E power of the shear, calibrated models), DATAOK, COVERAGE;
 BINNED and INPIXSC when the input was binned to a model's pixel) in the primary header and repeated
 in ``KAPPA_E``'s. Files are written to a temporary name and renamed, so a crash never leaves half a
@@ -194,6 +196,9 @@ def provenance_cards(kappa: KappaMap) -> list[tuple[str, Any, str]]:
         cards.append(("BTOE", float(meta["b_to_e"]), "large-scale B/E power of the shear (ell < 2000)"))
     if meta.get("dataok") is not None:
         cards.append(("DATAOK", bool(meta["dataok"]), "CHI2DOF, BTOE inside the calibrated ranges"))
+    if meta.get("estimate"):
+        what = "minimum-RMSE map" if meta["estimate"] == "mean" else "power-faithful map"
+        cards.append(("ESTIMATE", str(meta["estimate"]), f"KAPPA_E is the {what}"))
     if meta.get("coverage") is not None:
         cards.append(("COVERAGE", float(meta["coverage"]), "probability content of KAPPA_E +- SIGMA"))
     if meta.get("binned"):
@@ -222,7 +227,8 @@ def write_kappa_map(kappa: KappaMap, path: str | Path) -> Path:
     wcs_header = wcs.celestial.to_header()
     hdus = [primary]
     planes = [("KAPPA_E", kappa.kappa_e), ("KAPPA_B", kappa.kappa_b), ("SIGMA", kappa.sigma),
-              ("SIGMA_NOISE", kappa.sigma_noise), ("SNR", kappa.snr)]
+              ("SIGMA_NOISE", kappa.sigma_noise), ("SNR", kappa.snr), ("KAPPA_POWER", kappa.kappa_power),
+              ("KAPPA_MEAN", kappa.kappa_mean)]
     for name, data in planes:
         if data is None:
             continue
@@ -286,6 +292,8 @@ def read_kappa_map(path: str | Path) -> KappaMap:
             meta["dataok"] = head["DATAOK"]
         if "BTOE" in head:
             meta["b_to_e"] = head["BTOE"]
+        if "ESTIMATE" in head:
+            meta["estimate"] = head["ESTIMATE"]
         if "BINNED" in head:
             meta["binned"] = {"factor": int(head["BINNED"]), "from_pixel_arcmin": head.get("INPIXSC"),
                               "to_pixel_arcmin": pixel}
@@ -297,6 +305,8 @@ def read_kappa_map(path: str | Path) -> KappaMap:
             sigma_noise=plane("SIGMA_NOISE"),
             wcs=wcs,
             meta=meta,
+            kappa_power=plane("KAPPA_POWER"),
+            kappa_mean=plane("KAPPA_MEAN"),
         )
 
 

@@ -110,6 +110,10 @@ class KappaMap:
         sigma_noise: noise-only standard deviation per pixel (from randomly rotated ellipticities).
         wcs: celestial WCS carried over from the input.
         meta: method name, options and other provenance written to the FITS header.
+        kappa_power: a trained model's power-faithful estimate (its C_ell kept where the noise dominates;
+            for power spectra and higher-order statistics), when ``kappa_e`` is the minimum-RMSE map.
+        kappa_mean: the minimum-RMSE map (the posterior mean), when ``kappa_e`` is the power-faithful one
+            (``estimate="power"``).
     """
 
     kappa_e: np.ndarray
@@ -119,6 +123,8 @@ class KappaMap:
     sigma_noise: np.ndarray | None = None
     wcs: Any = None
     meta: dict = field(default_factory=dict)
+    kappa_power: np.ndarray | None = None
+    kappa_mean: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

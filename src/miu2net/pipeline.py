@@ -32,7 +32,9 @@ from miu2net.physics.consistency import chi2_per_dof
 if TYPE_CHECKING:
     from miu2net.config import SurveyConfig
 
-DEFAULT_CATALOGUE_PIXEL_ARCMIN = 0.82
+#: The pixel a catalogue is gridded at by default: the default survey's (preset csst), where the native
+#: shipped model works.
+DEFAULT_CATALOGUE_PIXEL_ARCMIN = 0.41
 
 #: The default method of ``reconstruct``: the shipped MIU2Net where the input matches it, else the
 #: Wiener filter (the best classical method on the benchmark after MCALens, at a third of its time).
@@ -147,11 +149,15 @@ def reconstruct_file(
     if method == AUTO:
         method, auto, trained = _auto_choice(shear, options)
         if trained is not None:
-            options = {"model": trained}  # loaded once, for the choice and for every run
+            options = {**options, "model": trained}  # loaded once, for the choice and for every run
+        else:
+            if options:
+                auto["dropped_options"] = sorted(options)
+            options = {}
     spec = get_method(method)
     if survey is not None:
         options = survey_options(survey, spec, options)
-    options = spec.bind(options)  # checked; a trained model is loaded here, once
+    options = spec.bind(options, shear)  # checked; a trained model is loaded here, once (by the input's pixel)
     gridded = shear  # the catalogue's own grid, on which its noise realisations are binned
     shear, binned = spec.working_grid(shear, options)
     factor = 1 if binned is None else binned["factor"]
@@ -227,14 +233,19 @@ def choose_method(shear: ShearMap, options: dict) -> tuple[str, dict]:
     return method, why
 
 
+#: Options ``auto`` passes to the network when it chooses it (and drops, saying so, when it falls back).
+AUTO_NETWORK_OPTIONS = ("coverage", "estimate")
+
+
 def _auto_choice(shear: ShearMap, options: dict) -> tuple[str, dict, Any]:
     """:func:`choose_method`, and the loaded model when the network was chosen (else None)."""
-    if options:
-        raise InputError(f"--option {', '.join(sorted(options))} belongs to one method: give --method too "
+    other = sorted(set(options) - set(AUTO_NETWORK_OPTIONS))
+    if other:
+        raise InputError(f"--option {', '.join(other)} belongs to one method: give --method too "
                          "(auto picks miu2net or wiener)")
     network = get_method("miu2net")
     try:
-        bound = network.bind({})
+        bound = network.bind({}, shear)
     except InputError as exc:
         return AUTO_FALLBACK, {"chosen": AUTO_FALLBACK, "model": None, "reason": str(exc)}, None
     trained = bound["model"]
@@ -291,9 +302,12 @@ def validate_reconstruct_request(
         check_output_path(png, "--png", inputs=[path], others=[("-o", output)])
     if method != AUTO:
         check_method_options(method, options or {})
-    elif options:
-        raise InputError(f"--option {', '.join(sorted(options))} belongs to one method: give --method too "
-                         "(auto picks miu2net or wiener)")
+    else:
+        other = sorted(set(options or {}) - set(AUTO_NETWORK_OPTIONS))
+        if other:
+            raise InputError(f"--option {', '.join(other)} belongs to one method: give --method too "
+                             "(auto picks miu2net or wiener)")
+        get_method("miu2net").check_options(options or {})
     opts = catalogue or CatalogueOptions()
     if catalogue is not None and is_gridded(path):
         default = CatalogueOptions()
@@ -331,11 +345,12 @@ def explain_auto_fallback(reason: str, shear: ShearMap) -> str:
     for a catalogue the ``--pixel-arcmin`` and ``--size`` to grid it at, for gridded shear the pixel
     and map size it needs; an override (``allow_mismatch``) is not offered as the fix (``_auto_choice``
     words the reason without it)."""
-    trained = get_method("miu2net").model({})  # the shipped default model (cached: no second read)
+    trained = get_method("miu2net").model({}, shear)  # the shipped model for this pixel (cached)
     ty, tx = trained.map_size
     pixel, side = trained.pixel_arcmin, max(ty, tx)
     fits_pixel = abs(shear.pixel_arcmin / pixel - 1.0) < 1e-3
-    fits_size = min(shear.shape) >= side
+    embed = trained.embed_fraction
+    fits_size = min(shear.shape) >= side if embed is None else min(shear.shape) >= 0.5 * embed * side
     if fits_pixel and fits_size:
         return reason.rstrip(". ") + " (no gridding option changes this)"
     if "n_galaxies_in_map" in shear.meta:

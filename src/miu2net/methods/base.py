@@ -124,6 +124,7 @@ OPTIONS: dict[str, Option] = {
     "b_mode": Option("str"),
     "coverage": Option("float", low=0.0, high=1.0, low_open=True, high_open=True),
     "symmetrise": Option("bool"),
+    "estimate": Option("str"),
 }
 
 
@@ -149,8 +150,9 @@ class Method:
         for name, value in options.items():
             self.options[name].check(name, value)
 
-    def bind(self, options: dict) -> dict:
-        """The options to run with (checked; nothing to resolve for a classical method)."""
+    def bind(self, options: dict, shear: ShearMap | None = None) -> dict:
+        """The options to run with (checked; nothing to resolve for a classical method; a trained method
+        resolves its model, by default the shipped one for the pixel of ``shear``)."""
         self.check_options(options)
         return dict(options)
 
@@ -180,21 +182,25 @@ class TrainedMethod(Method):
 
         return DEFAULT_MODELS[self.family]
 
-    def model(self, options: dict) -> Any:
-        """The loaded model of ``options["model"]`` (default: the family's shipped model)."""
-        from miu2net.nn.inference import load
+    def model(self, options: dict, shear: ShearMap | None = None) -> Any:
+        """The loaded model of ``options["model"]``; default: the family's shipped model for the pixel of
+        ``shear`` (:func:`miu2net.nn.inference.default_model_for`), or its default model without one."""
+        from miu2net.nn.inference import default_model_for, load
 
-        return load(options.get("model", self.default_model))
+        name = options.get("model")
+        if name is None:
+            name = default_model_for(self.family, None if shear is None else shear.pixel_arcmin)
+        return load(name)
 
-    def bind(self, options: dict) -> dict:
+    def bind(self, options: dict, shear: ShearMap | None = None) -> dict:
         self.check_options(options)
-        return {**options, "model": self.model(options)}
+        return {**options, "model": self.model(options, shear)}
 
     def working_grid(self, shear: ShearMap, options: dict) -> tuple[ShearMap, dict | None]:
         from miu2net.nn.inference import bin_to_model
 
-        return bin_to_model(shear, self.model(options))
+        return bin_to_model(shear, self.model(options, shear))
 
     def problems(self, shear: ShearMap, options: dict) -> list[str]:
         grid, _ = self.working_grid(shear, options)
-        return self.model(options).check_input(grid, allow_mismatch=True)
+        return self.model(options, shear).check_input(grid, allow_mismatch=True)

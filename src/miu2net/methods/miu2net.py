@@ -15,13 +15,14 @@ from miu2net.maps import KappaMap, ShearMap
 from miu2net.methods.base import TrainedMethod, options
 from miu2net.nn.inference import DEFAULT_MODELS, reconstruct_with_model
 
+#: The default model on 0.41' input; other pixels get the shipped model of theirs (``default_model_for``).
 DEFAULT_MODEL = DEFAULT_MODELS["miu2net"]
 
 
 def reconstruct(
     shear: ShearMap,
     *,
-    model: Any = DEFAULT_MODEL,
+    model: Any = None,
     device: str = "cpu",
     batch_size: int = 8,
     allow_mismatch: bool = False,
@@ -29,13 +30,15 @@ def reconstruct(
     b_mode: str = "ks",
     coverage: float = 0.68,
     symmetrise: bool = False,
+    estimate: str = "mean",
 ) -> KappaMap:
     """MIU2Net convergence of a gridded shear map.
 
     Args:
         shear: gridded reduced shear with mask and (for models taking it) the noise map.
         model: path to ``NAME.safetensors``/``NAME.json`` (suffix optional), a model name under
-            ``miu2net/models/``, or a loaded :class:`miu2net.nn.checkpoint.TrainedModel`.
+            ``miu2net/models/``, or a loaded :class:`miu2net.nn.checkpoint.TrainedModel`; None: the shipped
+            model of the input's pixel (``miu2net-csst`` at 0.41', ``miu2net-csst-quick`` at 0.82').
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         batch_size: tiles per forward pass.
         allow_mismatch: run even if the pixel scale, map size or noise level differ from the model's
@@ -47,6 +50,11 @@ def reconstruct(
             (0.68 default; any value in the model's calibrated grid, 0.01-0.999).
         symmetrise: average the network over the 8 rotations and reflections of the map (module
             docstring): 8 times the time, a smaller error; the calibration was made without it.
+        estimate: ``mean`` (default): ``kappa_e`` is the minimum-RMSE map (the posterior mean; what
+            ``sigma`` is calibrated for; for peaks, cross-correlations, mass) and ``kappa_power`` the
+            power-faithful map; ``power``: ``kappa_e`` is the power-faithful map (power spectra,
+            one-point PDF, higher-order statistics), ``kappa_mean`` the other and no ``sigma``. Needs a
+            two-estimate model for ``power``.
 
     Returns:
         KappaMap (kappa_e from the network; kappa_b per ``b_mode``; for a calibrated model ``sigma``, the
@@ -55,10 +63,10 @@ def reconstruct(
     """
     return reconstruct_with_model(shear, method="miu2net", model=model, device=device, batch_size=batch_size,
                                   allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, b_mode=b_mode,
-                                  coverage=coverage, symmetrise=symmetrise)
+                                  coverage=coverage, symmetrise=symmetrise, estimate=estimate)
 
 
 METHOD = TrainedMethod("miu2net", reconstruct, options(
     "model", "device", "batch_size", "allow_mismatch", "tile_overlap", "b_mode", "coverage",
-    "symmetrise",
+    "symmetrise", "estimate",
 ), family="miu2net")

@@ -206,6 +206,22 @@ class TrainedModel:
 
         return Calibration.from_dict(data)
 
+    @property
+    def embed_fraction(self) -> float | None:
+        """The smallest observed fraction of its field the model was trained for with outer masks (a
+        smaller footprint embedded in the field, the outside masked; :mod:`miu2net.sims.stream`), or None
+        when it was not trained for embedded fields."""
+        stream = (self.config.get("survey") or {}).get("stream") or {}
+        if stream.get("outer_mask") and float(stream.get("outer_mask_probability") or 0) > 0:
+            return float(stream["outer_mask"][0])
+        return None
+
+    @property
+    def has_power_map(self) -> bool:
+        """Whether the network gives the power-faithful map as output channel 2 (:mod:`miu2net.nn.base`)."""
+        loss = ((self.config.get("notes") or {}).get("train_config") or {}).get("loss") or {}
+        return int(self.config.get("out_channels") or 1) >= 3 and bool(loss.get("two_estimates", False))
+
     def check_input(self, shear: Any, *, allow_mismatch: bool = False) -> list[str]:
         """Problems with applying this model to ``shear`` (a ShearMap); InputError unless allowed.
 
@@ -217,9 +233,16 @@ class TrainedModel:
             problems.append(f"pixel scale {pix:.4g} arcmin, but the model was trained on {self.pixel_arcmin:.4g} arcmin pixels")
         ny, nx = shear.shape
         ty, tx = self.map_size
-        if ny < ty or nx < tx:
+        embed = self.embed_fraction
+        if (ny < ty or nx < tx) and embed is None:
             problems.append(f"map of {ny}x{nx} pixels is smaller than the model's training size {ty}x{tx} "
                             "(larger maps are tiled; smaller ones would be zero-padded)")
+        elif ny < ty or nx < tx:
+            fraction = min(ny, ty) * min(nx, tx) / (ty * tx)
+            if fraction < embed * (1.0 - 1e-9) or min(ny / ty, nx / tx) < 0.5 * embed:
+                problems.append(f"map of {ny}x{nx} pixels covers {fraction:.0%} of the model's {ty}x{tx} field; "
+                                f"it was trained for embedded footprints of at least {embed:.0%} (and at least "
+                                f"{int(np.ceil(0.5 * embed * min(ty, tx)))} pixels per side)")
         observed = np.asarray(shear.mask) > 0
         if shear.noise is None:
             if "noise" in self.model.inputs:

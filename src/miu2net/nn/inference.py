@@ -65,10 +65,31 @@ from miu2net.physics.consistency import b_to_e_ratio, chi2_per_dof
 from miu2net.physics.operators import ks93_inverse, rotate_shear
 from miu2net.tiles import feather, tile_starts
 
-#: The shipped model each family's method uses by default.
-DEFAULT_MODELS: dict[str, str] = {"miu2net": "miu2net-csst-quick", "deepmass": "deepmass-csst-quick"}
+#: The shipped model each family's method uses by default (input at another pixel: :data:`SHIPPED_MODELS`).
+DEFAULT_MODELS: dict[str, str] = {"miu2net": "miu2net-csst", "deepmass": "deepmass-csst-quick"}
+#: Every shipped model of a family with its pixel (arcmin), in order of preference.
+SHIPPED_MODELS: dict[str, tuple[tuple[str, float], ...]] = {
+    "miu2net": (("miu2net-csst", 0.41), ("miu2net-csst-quick", 0.82)),
+    "deepmass": (("deepmass-csst-quick", 0.82),),
+}
+#: The estimates a two-estimate model gives (``estimate`` option): KAPPA_E is the chosen one.
+ESTIMATES: tuple[str, ...] = ("mean", "power")
 #: Input is binned n x n to a model's pixel when model pixel / input pixel lies this close to an integer n >= 2.
 BIN_RTOL = 0.01
+
+
+def default_model_for(family: str, pixel_arcmin: float | None = None) -> str:
+    """The shipped model of ``family`` for input of ``pixel_arcmin``: the one trained at that pixel (within
+    1 %), else the first one the input bins to (:func:`binning_factor`), else the family's default."""
+    shipped = SHIPPED_MODELS.get(family, ())
+    if pixel_arcmin is not None:
+        for name, pixel in shipped:
+            if abs(float(pixel_arcmin) / pixel - 1.0) <= BIN_RTOL:
+                return name
+        for name, pixel in shipped:
+            if binning_factor(pixel_arcmin, pixel) > 1:
+                return name
+    return DEFAULT_MODELS[family]
 
 
 def load(model: Any) -> TrainedModel:
@@ -160,14 +181,14 @@ def predict(shear: ShearMap, *, model: Any = DEFAULT_MODELS["miu2net"], device: 
     ny, nx = shear.shape
     ty, tx = trained.map_size
     py, px = max(ty - ny, 0), max(tx - nx, 0)
-    if py or px:
-        raw = np.pad(raw, ((0, 0), (0, py), (0, px)))
+    if py or px:  # embedded in the model's field, the outside masked (centred)
+        raw = np.pad(raw, ((0, 0), (py // 2, py - py // 2), (px // 2, px - px // 2)))
     overlap = ty // 4 if tile_overlap is None else int(tile_overlap)
     if not 0 <= overlap < min(ty, tx):
         raise InputError(f"tile_overlap must be in [0, {min(ty, tx)}); got {overlap}")
     out = predict_raw(trained.model, raw, tile=(ty, tx), overlap=overlap, device=device, batch_size=batch_size,
                       symmetrise=symmetrise)
-    return out[:, :ny, :nx], trained, notes
+    return out[:, py // 2:py // 2 + ny, px // 2:px // 2 + nx], trained, notes
 
 
 def binning_factor(input_pixel_arcmin: float, model_pixel_arcmin: float) -> int:
@@ -191,10 +212,14 @@ def bin_to_model(shear: ShearMap, model: Any) -> tuple[ShearMap, dict | None]:
 
 def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: str, batch_size: int,
                            allow_mismatch: bool, tile_overlap: int | None, b_mode: str,
-                           coverage: float = 0.68, symmetrise: bool = False) -> KappaMap:
+                           coverage: float = 0.68, symmetrise: bool = False, estimate: str = "mean") -> KappaMap:
     """The shared body of the ``miu2net`` and ``deepmass`` methods (module docstring)."""
     if b_mode not in ("ks", "network", "zero"):
         raise InputError(f"b_mode must be 'ks', 'network' or 'zero'; got {b_mode!r}")
+    if estimate not in ESTIMATES:
+        raise InputError(f"estimate must be one of {', '.join(ESTIMATES)}; got {estimate!r}")
+    if model is None:
+        model = default_model_for(method, shear.pixel_arcmin)
     try:
         coverage = float(coverage)
     except (TypeError, ValueError):
@@ -202,6 +227,9 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
     if not 0 < coverage < 1:
         raise InputError(f"coverage must lie in (0, 1); got {coverage}")
     trained = load(model)
+    if estimate == "power" and not trained.has_power_map:
+        raise InputError(f"model {trained.name!r} gives one estimate only; estimate='power' needs a two-estimate "
+                         f"model such as {DEFAULT_MODELS['miu2net']}")
     shear, binned = bin_to_model(shear, trained)  # from here on every use of the shear sees the model's grid
     try:
         out, trained, notes = predict(shear, model=trained, device=device, batch_size=batch_size,
@@ -225,27 +253,35 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
         "model": trained.name,
         "options": {"model": str(model) if not hasattr(model, "config") else trained.name, "device": device,
                     "batch_size": batch_size, "allow_mismatch": allow_mismatch, "tile_overlap": tile_overlap,
-                    "b_mode": b_mode, "coverage": coverage, "symmetrise": symmetrise},
+                    "b_mode": b_mode, "coverage": coverage, "symmetrise": symmetrise, "estimate": estimate},
         "model_config": model_config(trained),
     }
     if binned is not None:
         meta["binned"] = binned
     if notes:
         meta["mismatch"] = notes
-    if out.shape[0] > 2:
+    kappa_mean, kappa_power = out[0], None
+    if trained.has_power_map:
+        kappa_power = out[2]
+    elif out.shape[0] > 2:
         meta["extra_output_channels"] = int(out.shape[0] - 2)
+    meta["estimate"] = estimate
     sigma = None
     calibration = trained.calibration
-    if calibration is not None:
-        sigma = calibration.half_width(out[1] if out.shape[0] > 1 else None, shear.mask, coverage)
+    if calibration is not None and estimate == "mean":
+        sigma = calibration.half_width(out[1] if out.shape[0] > 1 else None, shear.mask, coverage, noise=shear.noise)
         meta["coverage"] = coverage
         meta["calibration"] = {"n_maps": calibration.n_maps, "score": calibration.score,
                                "chi2dof_range": list(calibration.chi2_range())}
     if shear.noise is not None:
         # Here, not in miu2net.methods.reconstruct: the κ map may be on a binned grid the caller never saw.
-        meta.update(data_check(shear, out[0], calibration))
-    return KappaMap(kappa_e=out[0], kappa_b=kappa_b, pixel_arcmin=shear.pixel_arcmin, sigma=sigma, wcs=shear.wcs,
-                    meta=meta)
+        meta.update(data_check(shear, kappa_mean, calibration))
+    if estimate == "power":
+        # KAPPA_E is the power-faithful map; SIGMA (calibrated for the mean) is then not given.
+        return KappaMap(kappa_e=kappa_power, kappa_b=kappa_b, pixel_arcmin=shear.pixel_arcmin, wcs=shear.wcs,
+                        kappa_mean=kappa_mean, meta=meta)
+    return KappaMap(kappa_e=kappa_mean, kappa_b=kappa_b, pixel_arcmin=shear.pixel_arcmin, sigma=sigma, wcs=shear.wcs,
+                    kappa_power=kappa_power, meta=meta)
 
 
 def model_config(trained: TrainedModel) -> dict:
