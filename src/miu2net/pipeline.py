@@ -176,7 +176,8 @@ def reconstruct_file(
 
     kappa = run(shear)
     if tile is not None and tile < shear.shape[0] and shear.noise is not None:
-        chi2 = chi2_per_dof(shear.g1, shear.g2, shear.mask, shear.noise, kappa.kappa_e)
+        mean = kappa.kappa_mean if kappa.kappa_mean is not None else kappa.kappa_e  # the map CHI2DOF is calibrated for
+        chi2 = chi2_per_dof(shear.g1, shear.g2, shear.mask, shear.noise, mean)
         kappa = replace(kappa, meta={**kappa.meta, "chi2dof": chi2})
         if kappa.meta.get("dataok") is not None:  # a calibrated model judged each tile: judge the whole map
             from miu2net.nn.inference import recheck_consistency
@@ -350,7 +351,7 @@ def explain_auto_fallback(reason: str, shear: ShearMap) -> str:
     pixel, side = trained.pixel_arcmin, max(ty, tx)
     fits_pixel = abs(shear.pixel_arcmin / pixel - 1.0) < 1e-3
     embed = trained.embed_fraction
-    fits_size = min(shear.shape) >= side if embed is None else min(shear.shape) >= 0.5 * embed * side
+    fits_size = min(shear.shape) >= side if embed is None else min(shear.shape) >= trained.min_embedded_side
     if fits_pixel and fits_size:
         return reason.rstrip(". ") + " (no gridding option changes this)"
     if "n_galaxies_in_map" in shear.meta:

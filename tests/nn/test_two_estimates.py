@@ -118,6 +118,12 @@ def test_small_fields_are_embedded_when_the_model_was_trained_for_them(two_estim
     np.testing.assert_allclose(kappa.kappa_power, whole.kappa_power[6:26, 6:26], atol=1e-7)
     with pytest.raises(InputError, match="trained for embedded footprints"):
         reconstruct(_shear(14), "miu2net", model=trained)  # 19 % of the field
+    assert trained.min_embedded_side == 12  # sqrt(0.25 / 2) of 32: the thinnest footprint trained on
+    strip = _shear(40)
+    strip = ShearMap(g1=strip.g1[:, :10], g2=strip.g2[:, :10], mask=strip.mask[:, :10], noise=strip.noise[:, :10],
+                     pixel_arcmin=PIXEL)
+    with pytest.raises(InputError, match="at least 12 pixels per side"):
+        reconstruct(strip, "miu2net", model=trained)
     with pytest.raises(InputError, match="smaller than the model's training size"):
         reconstruct(small, "miu2net", model=load_model(two_estimate_model / "plain"))
 
@@ -142,6 +148,18 @@ def test_both_estimates_reach_the_fits_file(two_estimate_model, tmp_path):
         reconstruct(shear, "miu2net", model=load_model(two_estimate_model / "plain"), estimate="power")
     with pytest.raises(InputError, match="estimate must be one of"):
         reconstruct(shear, "miu2net", model=trained, estimate="median")
+
+
+def test_tiles_keep_the_second_estimate(two_estimate_model):
+    from miu2net.survey.tiling import reconstruct_tiled
+
+    trained = load_model(two_estimate_model / "two")
+    shear = _shear(56, seed=5)
+    tiled = reconstruct_tiled(shear, lambda t: reconstruct(t, "miu2net", model=trained), tile=32, overlap=8)
+    assert tiled.kappa_power is not None and tiled.kappa_power.shape == (56, 56)
+    whole = reconstruct(shear, "miu2net", model=trained, tile_overlap=8)
+    # Both blend the same tiles; the tiler also aligns their mass sheets, by the same offsets for both maps.
+    np.testing.assert_allclose(tiled.kappa_power - tiled.kappa_e, whole.kappa_power - whole.kappa_e, atol=1e-6)
 
 
 def test_the_shipped_model_follows_the_input_pixel():

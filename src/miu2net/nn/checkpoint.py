@@ -217,6 +217,14 @@ class TrainedModel:
         return None
 
     @property
+    def min_embedded_side(self) -> int | None:
+        """The shortest side (pixels) of a map this model embeds: :math:`\\sqrt{f/2}` of its field's for
+        the smallest trained fraction f (the thinnest trained footprint, aspect ratio 2); None when it
+        does not embed."""
+        embed = self.embed_fraction
+        return None if embed is None else int(np.ceil(np.sqrt(embed / 2.0) * min(self.map_size) - 1e-9))
+
+    @property
     def has_power_map(self) -> bool:
         """Whether the network gives the power-faithful map as output channel 2 (:mod:`miu2net.nn.base`)."""
         loss = ((self.config.get("notes") or {}).get("train_config") or {}).get("loss") or {}
@@ -239,10 +247,10 @@ class TrainedModel:
                             "(larger maps are tiled; smaller ones would be zero-padded)")
         elif ny < ty or nx < tx:
             fraction = min(ny, ty) * min(nx, tx) / (ty * tx)
-            if fraction < embed * (1.0 - 1e-9) or min(ny / ty, nx / tx) < 0.5 * embed:
+            if fraction < embed * (1.0 - 1e-9) or min(ny, nx) < self.min_embedded_side:
                 problems.append(f"map of {ny}x{nx} pixels covers {fraction:.0%} of the model's {ty}x{tx} field; "
                                 f"it was trained for embedded footprints of at least {embed:.0%} (and at least "
-                                f"{int(np.ceil(0.5 * embed * min(ty, tx)))} pixels per side)")
+                                f"{self.min_embedded_side} pixels per side)")
         observed = np.asarray(shear.mask) > 0
         if shear.noise is None:
             if "noise" in self.model.inputs:

@@ -14,15 +14,30 @@ the model's pixel is within 1 % of an integer multiple n >= 2 of the input's, is
 the model's pixel (:func:`miu2net.maps.bin_shear`, inverse-variance weights) and the κ map is returned on
 that binned grid, with ``meta["binned"]`` saying so; every later step (B mode, SIGMA, CHI2DOF, DATAOK)
 uses the binned shear. Otherwise the model refuses input of another pixel scale, a map smaller than its
-training size (after any binning) or a noise level outside its training range unless
-``allow_mismatch=True``.
+training size (after any binning; but see embedding below) or a noise level outside its training range
+unless ``allow_mismatch=True``. Which shipped model: by default the one trained at the input's pixel
+(:data:`SHIPPED_MODELS`: ``miu2net-csst`` at 0.41', ``miu2net-csst-quick`` at 0.82'), else the first
+the input bins to (:func:`default_model_for`).
+
+Small fields (embedding). A model trained with outer masks (its card's ``survey.stream.outer_mask``:
+footprints covering as little as a fraction f of its field, :mod:`miu2net.sims.stream`) takes a map
+smaller than its field: the map is embedded in the middle of the field, the outside masked (no data),
+and the output cropped back. The map must cover at least f of the field and each side at least
+:math:`\sqrt{f/2}` of the field's (the thinnest footprint trained on); otherwise, and for models
+trained without outer masks, the smaller map is refused (``allow_mismatch`` pads it the same way).
+
+Two estimates (``estimate``). A two-estimate model (output channel 2, :mod:`miu2net.nn.base`) gives
+the minimum-RMSE map (the posterior mean; channel 0) and the power-faithful map. With
+``estimate="mean"`` (default) ``KappaMap.kappa_e`` is the former and ``kappa_power`` the latter; with
+``"power"``, ``kappa_e`` is the power-faithful map, ``kappa_mean`` the other, and there is no
+``sigma`` (the calibration describes the errors of the minimum-RMSE map). CHI2DOF and DATAOK are
+always those of the minimum-RMSE map, the map their calibrated ranges were measured on.
 
 Maps larger than the model's training size are reconstructed in tiles of that size which overlap by
 ``tile_overlap`` pixels, run in batches of ``batch_size`` on ``device``, and blended with feathered
 weights: each tile's weight rises as a raised cosine across the overlap from every tile edge that lies
 inside the map (edges on the map border keep full weight), and the result is the weighted mean. Each
-tile is reconstructed from its own shear only. A map smaller than the model (allowed only with
-``allow_mismatch``) is zero-padded (masked) to the model's size and cropped back.
+tile is reconstructed from its own shear only. A map smaller than the model is embedded (above).
 
 Symmetrised inference (``symmetrise=True``): the network is run on the 8 rotations and reflections of
 each tile (the shear transformed as a spin-2 field, :mod:`miu2net.nn.augment`) and its outputs, turned
@@ -263,9 +278,9 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
     kappa_mean, kappa_power = out[0], None
     if trained.has_power_map:
         kappa_power = out[2]
+        meta["estimate"] = estimate
     elif out.shape[0] > 2:
         meta["extra_output_channels"] = int(out.shape[0] - 2)
-    meta["estimate"] = estimate
     sigma = None
     calibration = trained.calibration
     if calibration is not None and estimate == "mean":
@@ -319,4 +334,5 @@ def recheck_consistency(kappa: KappaMap, shear: ShearMap, *, model: Any = None) 
     calibration = load(model or kappa.meta["model"]).calibration
     if calibration is None:
         return kappa
-    return replace(kappa, meta={**kappa.meta, **data_check(shear, kappa.kappa_e, calibration)})
+    mean = kappa.kappa_mean if kappa.kappa_mean is not None else kappa.kappa_e  # the map CHI2DOF is calibrated for
+    return replace(kappa, meta={**kappa.meta, **data_check(shear, mean, calibration)})

@@ -322,7 +322,13 @@ def fit(config: TrainConfig, *, datamodule: Any = None, callbacks: list | None =
         loss=config.loss.loss_kwargs(), lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
         warmup_fraction=config.warmup_fraction, final_lr_fraction=config.final_lr_fraction)
     if config.init_from is not None and not config.resume:
-        initialise_from(module.model, config.init_from)
+        counts = initialise_from(module.model, config.init_from)
+        if counts["copied"] == 0 or counts["skipped"]:
+            raise InputError(f"init_from {config.init_from}: {counts['skipped']} tensor(s) of this network have no "
+                             f"counterpart of a compatible shape there ({counts['copied']} copied); fine-tune from a "
+                             "model of the same architecture, widths and inputs")
+        print(f"initialised from {config.init_from}: {counts['copied']} tensors copied, {counts['expanded']} "
+              "expanded to the new output channels", flush=True)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor="val_loss", mode="min",
                                  save_top_k=1)
     # Lightning's save_last writes last.ckpt only in epochs that also save a best checkpoint; resume needs

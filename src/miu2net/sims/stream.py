@@ -88,6 +88,7 @@ def outer_footprint(shape: tuple[int, int], fraction: float, rng: np.random.Gene
     aspect = float(np.exp(rng.uniform(-np.log(2.0), np.log(2.0))))
     h = int(round(min(ny, max(1.0, np.sqrt(fraction * ny * nx * aspect)))))
     w = int(round(min(nx, max(1.0, fraction * ny * nx / h))))
+    h = int(round(min(ny, max(1.0, fraction * ny * nx / w))))  # again, where the width was clipped
     y0 = int(rng.integers(0, ny - h + 1))
     x0 = int(rng.integers(0, nx - w + 1))
     out = np.zeros(shape)

@@ -161,6 +161,7 @@ def reconstruct_tiled(
         has_sigma = True
         overlap_means: dict[tuple[int, int], float] = {}
         meta: dict = {}
+        acc_alt: dict[str, np.ndarray] = {}  # a trained model's second estimate (kappa_power or kappa_mean)
         for first in range(0, len(places), batch):
             chunk = places[first : first + batch]
             jobs = [dask.delayed(run)(_sub_shear(shear, y0, x0, size)) for y0, x0 in chunk]
@@ -173,6 +174,9 @@ def reconstruct_tiled(
                 acc_e[sl] += w * kappa.kappa_e
                 acc_b[sl] += w * kappa.kappa_b
                 acc_w[sl] += w
+                for name in ("kappa_power", "kappa_mean"):
+                    if getattr(kappa, name) is not None:
+                        acc_alt.setdefault(name, np.zeros((ny, nx)))[sl] += w * getattr(kappa, name)
                 if kappa.sigma is None:
                     has_sigma = False
                 elif has_sigma:
@@ -188,16 +192,19 @@ def reconstruct_tiled(
     offsets = _sheet_offsets(len(places), differences) if places else np.zeros(0)
     for (y0, x0), offset in zip(places, offsets):
         acc_e[y0 : y0 + size, x0 : x0 + size] += offset * _feather(y0, x0, size, overlap, ny, nx)
+        for acc in acc_alt.values():  # the same mass sheet for the second estimate
+            acc[y0 : y0 + size, x0 : x0 + size] += offset * _feather(y0, x0, size, overlap, ny, nx)
     with np.errstate(invalid="ignore", divide="ignore"):
         kappa_e = np.where(acc_w > 0, acc_e / acc_w, 0.0)
         kappa_b = np.where(acc_w > 0, acc_b / acc_w, 0.0)
+        alternates = {name: np.where(acc_w > 0, acc / acc_w, 0.0) for name, acc in acc_alt.items()}
         # A tile's error map blended like its kappa: a weighted mean of the tiles' sigmas (conservative
         # where tiles overlap, since their errors are correlated).
         sigma = np.where(acc_w > 0, acc_s / acc_w, np.inf) if (has_sigma and places) else None
     meta["tiling"] = {"tile": tile, "overlap": overlap, "n_tiles": len(places),
                       "scheduler": scheduler or "threads", "batch": batch}
     return KappaMap(kappa_e=kappa_e, kappa_b=kappa_b, pixel_arcmin=shear.pixel_arcmin, sigma=sigma, wcs=shear.wcs,
-                    meta=meta)
+                    meta=meta, **alternates)
 
 
 def _feather(y0: int, x0: int, size: int, overlap: int, ny: int, nx: int) -> np.ndarray:
