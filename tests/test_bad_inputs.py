@@ -308,7 +308,8 @@ def test_impossible_ellipticities_dropped_and_counted(tmp_path):
 
 
 def test_auto_names_the_size_and_pixel_that_would_fit(tmp_path):
-    path = _catalogue(tmp_path / "c.fits", side_deg=0.5, n=20000)
+    # 0.2 deg at 0.41': 29 pixels a side, below the smallest footprint the native model embeds (46).
+    path = _catalogue(tmp_path / "c.fits", side_deg=0.2, n=4000)
     result = runner.invoke(app, ["reconstruct", str(path), "-o", str(tmp_path / "k.fits")])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
@@ -317,7 +318,7 @@ def test_auto_names_the_size_and_pixel_that_would_fit(tmp_path):
     result = runner.invoke(app, ["reconstruct", str(path), "-o", str(tmp_path / "k2.fits"), "--pixel-arcmin", "0.5",
                                  "--size", "64"])
     text = " ".join(result.output.split())
-    assert result.exit_code == 0 and "--pixel-arcmin 0.82" in text and "allow_mismatch" not in text, text
+    assert result.exit_code == 0 and "--pixel-arcmin 0.41" in text and "allow_mismatch" not in text, text
 
 
 # ---- help text and tables at 80 columns ---------------------------------------------------------------------
@@ -329,7 +330,7 @@ def test_help_keeps_square_brackets(command):
     assert result.exit_code == 0
     text = re.sub(r"[│╭╮╰╯─\s]+", " ", result.output)
     expected = {"reconstruct": ["[MASK], [NOISE]", "[weight, m, c1, c2]", "RA [ra].", "[fit the footprint]",
-                                "[measured from the catalogue]", "[0.82]"],
+                                "[measured from the catalogue]", "[0.41"],
                 "project": ["[file box or extent]"], "calibrate": ["--out"],
                 "models": ["[batch, 4, ny, nx]"]}[command[0]]
     for phrase in expected:

@@ -1,5 +1,6 @@
-"""`miu2net reconstruct` without --method: the shipped MIU2Net where the input matches its configuration,
-else KS on the input's own grid, and the output says which and why."""
+"""`miu2net reconstruct` without --method: the shipped MIU2Net where a shipped model covers the input (the
+native 0.41' model, the 0.82' quick model), else the Wiener filter on the input's own grid, and the output
+says which and why."""
 
 import numpy as np
 import pytest
@@ -48,7 +49,7 @@ def test_auto_uses_the_shipped_model_when_the_input_fits(tmp_path, small_sample)
     assert r > 0.45
 
 
-def test_auto_falls_back_to_ks_and_says_why(tmp_path, small_sample):
+def test_auto_falls_back_to_wiener_and_says_why(tmp_path, small_sample):
     # No NOISE HDU: the shipped model takes the noise map as an input, so it cannot run.
     path = write_shear_map(_shear(small_sample, noise=False), tmp_path / "shear.fits")
     out = tmp_path / "kappa.fits"
@@ -62,16 +63,27 @@ def test_auto_falls_back_to_ks_and_says_why(tmp_path, small_sample):
 
 def test_auto_choice_per_input(small_sample):
     assert choose_method(_shear(small_sample), {})[0] == "miu2net"
-    # A pixel the model cannot bin to (ratio 1.5) and a map smaller than the model: KS, with the reason.
+    # A pixel no model can bin to (ratio 1.5) and a map smaller than the 0.82' model (which was not trained
+    # for embedded fields): the Wiener filter, with the reason.
     method, why = choose_method(_shear(small_sample, pixel=0.82 / 1.5), {})
     assert method == "wiener" and "pixel scale" in why["reason"]
     cut = {k: v[:64, :64] for k, v in small_sample.items()}
     method, why = choose_method(_shear(cut), {})
     assert method == "wiener" and "smaller than the model's training size" in why["reason"]
-    # A finer pixel that would bin exactly (0.41' -> 0.82') keeps its grid with KS; the reason says how to
-    # get the network (--method miu2net bins it).
+    # The survey's own 0.41' grid: the native model, on the whole map and on a footprint smaller than
+    # its field (embedded).
     big = simulate_sample(preset("csst"), 3)
     method, why = choose_method(_shear(big, pixel=0.41), {})
+    assert method == "miu2net" and why["model"] == "miu2net-csst"
+    small = {k: v[:80, :80] for k, v in big.items()}
+    method, why = choose_method(_shear(small, pixel=0.41), {})
+    assert method == "miu2net" and why["model"] == "miu2net-csst"
+    tiny = {k: v[:40, :40] for k, v in big.items()}  # 10 % of the native field: too small
+    method, why = choose_method(_shear(tiny, pixel=0.41), {})
+    assert method == "wiener" and "trained for embedded footprints" in why["reason"]
+    # A finer pixel that would bin exactly (0.205' -> 0.41') keeps its grid with the Wiener filter; the
+    # reason says how to get the network (--method miu2net bins it).
+    method, why = choose_method(_shear(big, pixel=0.205), {})
     assert method == "wiener" and "--method miu2net bins them 2x2" in why["reason"]
     with pytest.raises(InputError, match="give --method"):
         choose_method(_shear(small_sample), {"smooth_arcmin": 1.0})

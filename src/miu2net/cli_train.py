@@ -165,9 +165,11 @@ def calibration_samples(model_config: dict, *, data: Path | None, split: str, st
             raise InputError("--stream needs the simulation configuration: give --data STORE (Zarr) or --sim-config")
         ranges = ((model_config.get("notes") or {}).get("train_config") or {}).get("stream") or {}
         mixture = ranges.get("mixture")
+        views = int(ranges.get("views_per_truth") or 1)
         ranges = {k: tuple(ranges[k]) for k in ("n_gal_arcmin2", "shape_noise_sigma", "masked_fraction") if k in ranges}
         if mixture:  # the skies the model was trained on; outer masks are not (footprints as in the survey)
             ranges["mixture"] = dict(mixture)
+            ranges["views_per_truth"] = views  # as in training: the truths (N-body boxes) cost the most
         count = 500 if n is None else n
         dataset = StreamingSimDataset(sim, length=count, seed=seed, stream=CALIBRATION_STREAM, **ranges)
         return dataset, {"kind": "stream", "ranges": dataset.ranges, "seed": seed, "n": count,

@@ -228,3 +228,26 @@ def test_sigma_uses_the_quantiles_of_the_maps_noise_level():
     assert back.noise_edges == [0.1]
     np.testing.assert_array_equal(back.half_width(np.ones((16, 16)), mask, 0.68, noise=np.full((16, 16), 0.2)),
                                   shallow)
+
+
+# ---- BatchNorm: frozen while training, statistics averaged over training batches ---------------------
+
+
+def test_frozen_batchnorm_and_its_statistics():
+    from miu2net.nn.module import MassMappingModule, calibrate_batchnorm
+
+    module = MassMappingModule("u2net_small", {"mid": 4, "width": 8, "out_channels": 1}, pixel_arcmin=PIXEL,
+                               freeze_batchnorm=True)
+    module.train()
+    norms = [m for m in module.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    convs = [m for m in module.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert norms and not any(m.training for m in norms) and all(m.training for m in convs)
+    torch.manual_seed(0)
+    batches = [(torch.randn(3, 4, 32, 32) + shift, None) for shift in (0.0, 2.0)]
+    first = module.model.encoder_stages[0].conv_in  # Conv -> BatchNorm -> ReLU
+    used = calibrate_batchnorm(module.model, batches + batches, 2)
+    assert used == 2
+    with torch.no_grad():
+        means = [first[0](module.model.encoder(raw)).mean(dim=(0, 2, 3)) for raw, _ in batches]
+    torch.testing.assert_close(first[1].running_mean, (means[0] + means[1]) / 2, rtol=1e-4, atol=1e-5)
+    assert first[1].momentum == 0.1, "the layer's own momentum is restored"

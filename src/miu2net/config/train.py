@@ -142,6 +142,14 @@ class TrainConfig(FrozenModel):
         init_from: a trained model (``NAME.safetensors`` + ``NAME.json``) whose weights start a new run
             (fine-tuning): every tensor of matching shape is copied; output layers with more channels get
             the old channels and the power-faithful channel 2 a copy of κ's channel 0.
+        freeze_batchnorm: keep every BatchNorm layer in evaluation mode while training (its running
+            statistics fixed, its affine weights trained), so that the network computes in training
+            exactly what it computes at inference. Fine-tuning on a mixture of skies, depths and
+            footprints with batches of 16, a network left free came to rely on each batch's own
+            statistics: its inference-mode error rose to 2.8 times its training-mode error.
+        bn_calibration_batches: before training (not on resume), set the BatchNorm statistics to their
+            exact averages over this many training batches (0: keep the initial ones); with
+            ``freeze_batchnorm``, the statistics of the new data that then stay fixed.
     """
 
     data: Path | None = None
@@ -178,6 +186,8 @@ class TrainConfig(FrozenModel):
     limit_val_batches: int | float = 1.0
     max_time_minutes: float | None = Field(None, gt=0)
     init_from: Path | None = None
+    freeze_batchnorm: bool = False
+    bn_calibration_batches: int = Field(0, ge=0)
 
     @field_validator("arch")
     @classmethod

@@ -79,11 +79,22 @@ class MassMappingModule(L.LightningModule):
         schedule: str = "cosine",
         warmup_fraction: float = 0.05,
         final_lr_fraction: float = 1e-3,
+        freeze_batchnorm: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.model = create_model(arch, **_model_kwargs(arch_kwargs))
         self.loss_fn = MassMappingLoss(pixel_arcmin=pixel_arcmin, **(loss or {}))
+        self.freeze_batchnorm = bool(freeze_batchnorm)
+
+    def train(self, mode: bool = True):
+        """``nn.Module.train``, keeping BatchNorm layers in evaluation mode when ``freeze_batchnorm``."""
+        super().train(mode)
+        if mode and self.freeze_batchnorm:
+            for layer in self.model.modules():
+                if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
+                    layer.eval()
+        return self
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
         return self.model(raw)
@@ -176,7 +187,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 #: Options a resumed run must keep (they define the model, the data or the optimisation state).
 RESUME_FIXED = ("data", "init_from", "arch", "arch_kwargs", "inputs", "out_channels", "batch_size", "lr", "weight_decay",
                 "schedule", "warmup_fraction", "final_lr_fraction", "loss", "normalisation", "seed", "augment",
-                "fresh_noise", "noise_encoding", "stream")
+                "fresh_noise", "noise_encoding", "stream", "freeze_batchnorm", "bn_calibration_batches")
 
 
 def _prepare_run(config: TrainConfig, datamodule: Any) -> tuple[dict, dict]:
@@ -269,6 +280,29 @@ def initialise_from(model: torch.nn.Module, source: Any) -> dict:
     return counts
 
 
+@torch.no_grad()
+def calibrate_batchnorm(model: torch.nn.Module, batches: Any, n_batches: int) -> int:
+    """Set every BatchNorm layer's running statistics to their exact average over ``n_batches`` batches
+    (``(raw, kappa)`` pairs) of training data; returns the number of batches used."""
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    was_training = model.training
+    model.train()
+    used = 0
+    for raw, _ in batches:
+        if used >= n_batches:
+            break
+        model.forward_all(raw)
+        used += 1
+    for m, momentum in zip(layers, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+    return used
+
+
 def check_train_config(config: TrainConfig) -> None:
     """What the configuration layer cannot know: the architecture is registered (InputError naming
     the registered ones). Called by :func:`fit` and by ``miu2net train`` before any work."""
@@ -320,7 +354,8 @@ def fit(config: TrainConfig, *, datamodule: Any = None, callbacks: list | None =
     module = MassMappingModule(
         config.arch, arch_kwargs, pixel_arcmin=info["pixel_arcmin"], map_size=info["map_size"],
         loss=config.loss.loss_kwargs(), lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
-        warmup_fraction=config.warmup_fraction, final_lr_fraction=config.final_lr_fraction)
+        warmup_fraction=config.warmup_fraction, final_lr_fraction=config.final_lr_fraction,
+        freeze_batchnorm=config.freeze_batchnorm)
     if config.init_from is not None and not config.resume:
         counts = initialise_from(module.model, config.init_from)
         if counts["copied"] == 0 or counts["skipped"]:
@@ -329,6 +364,10 @@ def fit(config: TrainConfig, *, datamodule: Any = None, callbacks: list | None =
                              "model of the same architecture, widths and inputs")
         print(f"initialised from {config.init_from}: {counts['copied']} tensors copied, {counts['expanded']} "
               "expanded to the new output channels", flush=True)
+    if config.bn_calibration_batches and not config.resume:
+        datamodule.setup("fit")
+        used = calibrate_batchnorm(module.model, datamodule.train_dataloader(), config.bn_calibration_batches)
+        print(f"BatchNorm statistics averaged over {used} training batches", flush=True)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor="val_loss", mode="min",
                                  save_top_k=1)
     # Lightning's save_last writes last.ckpt only in epochs that also save a best checkpoint; resume needs
