@@ -143,14 +143,16 @@ def test_binning_factor():
     assert binning_factor(0.82, 0.82) == 1 and binning_factor(1.64, 0.82) == 1
 
 
-# ---------------------------------------------------------------- the shipped model on 0.41' input
+# ------------------------------------------- a coarser model on 0.41' input (the 0.82' quick model)
+
+QUICK = "miu2net-csst-quick"  # the native 0.41' model is the default there; these test binning
 
 
 def test_shipped_model_bins_fine_input(csst_sample):
     sample = csst_sample
     assert sample["g1"].shape == (256, 256)
     wcs = default_wcs((256, 256), 0.41, (150.0, 2.0))
-    kappa = reconstruct(_shear_of(sample, 0.41, wcs), "miu2net")
+    kappa = reconstruct(_shear_of(sample, 0.41, wcs), "miu2net", model=QUICK)
     assert kappa.shape == (128, 128) and kappa.pixel_arcmin == pytest.approx(0.82)
     binned = kappa.meta["binned"]
     assert binned["factor"] == 2 and binned["from_pixel_arcmin"] == 0.41
@@ -178,13 +180,13 @@ def test_shipped_model_bins_fine_input(csst_sample):
 
 def test_non_integer_or_coarser_input_still_refused(csst_sample):
     with pytest.raises(InputError, match=r"pixel scale 0\.5467 arcmin.*0\.82 arcmin"):
-        reconstruct(_shear_of(csst_sample, 0.82 / 1.5), "miu2net")
-    with pytest.raises(InputError, match=r"pixel scale 1\.64 arcmin.*0\.82 arcmin"):
+        reconstruct(_shear_of(csst_sample, 0.82 / 1.5), "miu2net", model=QUICK)
+    with pytest.raises(InputError, match=r"pixel scale 1\.64 arcmin.*0\.41 arcmin"):  # the default model there
         reconstruct(_shear_of(csst_sample, 1.64), "miu2net")
     # near 2 within 1 %, but the binned pixel (0.825') is off the model's by more than its 0.1 %
     with pytest.raises(InputError, match=r"pixel scale 0\.825 arcmin.*binned 2x2"):
-        reconstruct(_shear_of(csst_sample, 0.4125), "miu2net")
-    out = reconstruct(_shear_of(csst_sample, 0.82 / 1.5), "miu2net", allow_mismatch=True)
+        reconstruct(_shear_of(csst_sample, 0.4125), "miu2net", model=QUICK)
+    out = reconstruct(_shear_of(csst_sample, 0.82 / 1.5), "miu2net", model=QUICK, allow_mismatch=True)
     assert out.shape == (256, 256) and "binned" not in out.meta and out.meta["mismatch"]
 
 
@@ -195,7 +197,8 @@ def test_pipeline_tiles_and_noise_on_the_binned_grid(tmp_path):
     sample = simulate_sample(config, 2)
     path = write_shear_map(_shear_of(sample, 0.41, default_wcs((384, 384), 0.41, (30.0, -10.0))),
                            tmp_path / "wide.fits")
-    kappa, shear = reconstruct_file(path, method="miu2net", tile=256, tile_overlap=64, noise_realisations=2)
+    kappa, shear = reconstruct_file(path, method="miu2net", options={"model": QUICK}, tile=256, tile_overlap=64,
+                                    noise_realisations=2)
     assert kappa.shape == (192, 192) and shear.shape == (192, 192) and shear.pixel_arcmin == pytest.approx(0.82)
     assert kappa.meta["binned"]["factor"] == 2
     assert kappa.meta["tiling"]["tile"] == 128 and kappa.meta["tiling"]["overlap"] == 32
@@ -206,7 +209,8 @@ def test_cli_reconstruct_bins_fine_input(tmp_path, csst_sample):
     shear_path = write_shear_map(_shear_of(csst_sample, 0.41, default_wcs((256, 256), 0.41, (150.0, 2.0))),
                                  tmp_path / "shear.fits")
     out = tmp_path / "kappa.fits"
-    result = runner.invoke(app, ["reconstruct", str(shear_path), "--method", "miu2net", "-o", str(out)])
+    result = runner.invoke(app, ["reconstruct", str(shear_path), "--method", "miu2net", "--option", f"model={QUICK}",
+                                 "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "binned the 0.41' input 2x2 to the model's 0.82' pixels" in result.output
     assert "128x128 at 0.82'" in result.output
@@ -226,7 +230,8 @@ def test_benchmarks_skip_a_network_that_bins(csst_sample):
     """evaluate and project --compare-png compare maps on the truth's grid: a binned κ cannot join."""
     from miu2net.evaluate import compare_methods_on_truth, runnable_methods
 
-    usable, skipped = runnable_methods(["miu2net", "ks"], csst_sample, 0.41, {})
+    usable, skipped = runnable_methods(["miu2net", "ks"], csst_sample, 0.41, {"miu2net": {"model": QUICK}})
     assert usable == ["ks"] and "binned 2x2" in skipped["miu2net"] and "truth's 256x256" in skipped["miu2net"]
     with pytest.raises(InputError, match="miu2net cannot be compared on this grid.*binned 2x2"):
-        compare_methods_on_truth(csst_sample["kappa"], pixel_arcmin=0.41, methods=["miu2net"])
+        # 0.205' pixels: the default model there is the native 0.41' one, which bins them 2x2
+        compare_methods_on_truth(csst_sample["kappa"], pixel_arcmin=0.205, methods=["miu2net"])
