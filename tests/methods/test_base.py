@@ -47,8 +47,11 @@ def test_a_classical_method_works_on_the_input_grid_and_a_network_on_its_models(
     assert ks.working_grid(shear, {}) == (shear, None) and ks.problems(shear, {}) == []
     network = get_method("miu2net")
     assert isinstance(network, TrainedMethod)
-    bound = network.bind({})
+    bound = network.bind({}, shear)
     assert hasattr(bound["model"], "config"), "bind loads the model once"
-    grid, binned = network.working_grid(shear, bound)
+    assert bound["model"].name == "miu2net-csst", "the shipped model of the input's pixel"
+    assert network.working_grid(shear, bound) == (shear, None) and network.problems(shear, bound) == []
+    quick = network.bind({"model": "miu2net-csst-quick"})
+    grid, binned = network.working_grid(shear, quick)
     assert grid.shape == (128, 128) and binned["factor"] == 2
-    assert network.problems(shear, bound) == [], "0.41' input binned 2x2 fits the 0.82' model"
+    assert network.problems(shear, quick) == [], "0.41' input binned 2x2 fits the 0.82' model"
