@@ -25,6 +25,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from scipy.ndimage import binary_erosion
 
+from miu2net.errors import InputError
 from miu2net.methods import reconstruct
 from miu2net.pipeline import CatalogueOptions, load_shear, reconstruct_file
 from miu2net.stats.metrics import gaussian_smooth
@@ -66,7 +67,12 @@ def main() -> None:
             kappa, _ = reconstruct_file(args.catalogue, catalogue=CatalogueOptions(pixel_arcmin=args.pixel_arcmin,
                                                                                   size=args.size))
         else:
-            kappa = reconstruct(shear, name, **options)
+            try:
+                kappa = reconstruct(shear, name, **options)
+            except InputError as exc:  # e.g. a network with no model for this grid
+                results[name] = {"skipped": str(exc)}
+                print(f"{name:9s} skipped: {exc}", flush=True)
+                continue
         grid_mask = footprint
         if kappa.shape != shear.shape:  # a network that binned the input to its pixel
             factor = shear.shape[0] // kappa.shape[0]
