@@ -57,6 +57,10 @@ class LossConfig(FrozenModel):
                 "spread_detach_mean": self.spread_detach_mean, "power_channel": 2 if self.two_estimates else None}
 
 
+#: The skies a training stream can mix (``stream.mixture``; :mod:`miu2net.sims.stream`).
+TRUTH_KINDS: tuple[str, ...] = ("nbody", "halo_model", "gaussian")
+
+
 class StreamConfig(FrozenModel):
     r"""Training on samples simulated on the fly (:mod:`miu2net.sims.stream`), one fresh map per step.
 
@@ -101,7 +105,7 @@ class StreamConfig(FrozenModel):
         if self.outer_mask is not None:
             check_range("stream.outer_mask", self.outer_mask, 0.0, 1.0, open_lo=True)
         if self.mixture is not None:
-            kinds = ("nbody", "halo_model", "gaussian")
+            kinds = TRUTH_KINDS
             if set(self.mixture) - set(kinds) or any(w < 0 for w in self.mixture.values()) \
                     or sum(self.mixture.values()) <= 0:
                 raise ValueError(f"stream.mixture takes non-negative weights of {', '.join(kinds)} (not all 0); "

@@ -206,9 +206,9 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
     calibration = Calibration(noise_edges=noise_edges,
         levels=levels, quantiles=quantiles, n_pixels=n_pixels, n_maps=count, edge_pixels=edge,
         score="abs_residual_over_sigma" if has_spread else "abs_residual",
-        chi2dof=range_summary(np.asarray(chi2), np.asarray([np.nan if v is None else v for v in noise_levels]),
+        chi2dof=range_summary(np.asarray(chi2), levels_of_maps,
                               chi2_quantiles, chi2_margin),
-        bmode=range_summary(np.asarray(b_ratios), np.asarray([np.nan if v is None else v for v in noise_levels]),
+        bmode=range_summary(np.asarray(b_ratios), levels_of_maps,
                             chi2_quantiles, 0.0),
         data=dict(data or {}), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         miu2net_version=__version__)

@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from miu2net.config import Config, StreamConfig
+from miu2net.config.train import TRUTH_KINDS  # the truths a mixture stream draws from
 from miu2net.errors import InputError
 from miu2net.sims.simulate import apply_survey, simulate_truth, truth_is_periodic
 
@@ -64,8 +65,6 @@ from miu2net.sims.simulate import apply_survey, simulate_truth, truth_is_periodi
 TRAIN_STREAM = 3
 #: Seed-sequence code of calibration streams (never the training stream, whatever the seeds).
 CALIBRATION_STREAM = 4
-#: The truths a mixture stream draws from (module docstring).
-TRUTH_KINDS: tuple[str, ...] = ("nbody", "halo_model", "gaussian")
 
 
 def truth_config(config: Config, kind: str) -> Config:
