@@ -164,12 +164,16 @@ def calibration_samples(model_config: dict, *, data: Path | None, split: str, st
         else:
             raise InputError("--stream needs the simulation configuration: give --data STORE (Zarr) or --sim-config")
         ranges = ((model_config.get("notes") or {}).get("train_config") or {}).get("stream") or {}
+        stream_ranges = ranges
         mixture = ranges.get("mixture")
         views = int(ranges.get("views_per_truth") or 1)
         ranges = {k: tuple(ranges[k]) for k in ("n_gal_arcmin2", "shape_noise_sigma", "masked_fraction") if k in ranges}
+        crop = {"crop": stream_ranges.get("crop"), "crops_per_map": int(stream_ranges.get("crops_per_map") or 1),
+                "wiener": "wiener" in (model_config.get("inputs") or ())}
         if mixture:  # the skies the model was trained on; outer masks are not (footprints as in the survey)
             ranges["mixture"] = dict(mixture)
             ranges["views_per_truth"] = views  # as in training: the truths (N-body boxes) cost the most
+        ranges.update(crop)  # a whole-field model: windows of whole simulated fields, with their Wiener map
         count = 500 if n is None else n
         dataset = StreamingSimDataset(sim, length=count, seed=seed, stream=CALIBRATION_STREAM, **ranges)
         return dataset, {"kind": "stream", "ranges": dataset.ranges, "seed": seed, "n": count,

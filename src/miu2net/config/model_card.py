@@ -28,7 +28,7 @@ from miu2net.errors import InputError
 FORMAT = "miu2net-model"
 FORMAT_VERSION = 1
 #: Input channels a network may read (:mod:`miu2net.nn.base` says what each holds).
-INPUT_CHANNELS: tuple[str, ...] = ("g1", "g2", "mask", "noise", "ks")
+INPUT_CHANNELS: tuple[str, ...] = ("g1", "g2", "mask", "noise", "ks", "wiener")
 #: Largest output channels, map side and integer architecture option a card may ask for: beyond these
 #: a file would make the loader allocate gigabytes (the network layer also counts the parameters on
 #: the meta device before building, :data:`miu2net.nn.checkpoint.MAX_PARAMETERS`).
@@ -54,6 +54,9 @@ class StreamRanges(FrozenModel):
     mixture: dict[str, float] | None = None
     outer_mask: tuple[float, float] | None = None
     outer_mask_probability: float = Field(0.0, ge=0, le=1)
+    crop: int | None = Field(None, ge=8)
+    crops_per_map: int = Field(1, ge=1)
+    wiener: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> StreamRanges:

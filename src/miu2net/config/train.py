@@ -85,6 +85,10 @@ class StreamConfig(FrozenModel):
         outer_mask: [min, max] observed fraction of a rectangular outer footprint (None: off), drawn
             for a fraction ``outer_mask_probability`` of the samples: training for small fields embedded
             in the model's.
+        crop: train on random ``crop``² windows of each simulated map (None: the whole map): the map is
+            the survey's field (e.g. 256² at 0.41′), the crop the network's tile, so that the Wiener
+            input of a network with the ``wiener`` channel is that of the whole field, as at inference.
+        crops_per_map: windows cut from each simulated map (consecutive samples; with ``crop``).
     """
 
     n_gal_arcmin2: tuple[float, float] = (5.0, 100.0)
@@ -96,6 +100,8 @@ class StreamConfig(FrozenModel):
     mixture: dict[str, float] | None = None
     outer_mask: tuple[float, float] | None = None
     outer_mask_probability: float = Field(0.0, ge=0, le=1)
+    crop: int | None = Field(None, ge=8)
+    crops_per_map: int = Field(1, ge=1, le=64)
 
     @model_validator(mode="after")
     def _check(self) -> StreamConfig:

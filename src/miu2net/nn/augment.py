@@ -106,10 +106,11 @@ def transform_sample(sample: dict, k: int) -> dict:
 
 
 def transform_raw(raw: Any, k: int) -> Any:
-    """Transform a raw network input ``[..., 4, y, x]`` (g1, g2, mask, noise; :mod:`miu2net.nn.base`)."""
+    """Transform a raw network input ``[..., 4, y, x]`` (g1, g2, mask, noise; :mod:`miu2net.nn.base`), or
+    ``[..., 5, y, x]`` with the Wiener map (a scalar) as the fifth field."""
     s1, s2 = shear_signs(k)
     moved = transform_scalar(raw, k)
-    sign = [s1, s2, 1, 1]
+    sign = [s1, s2] + [1] * (moved.shape[-3] - 2)
     if _is_torch(moved):
         import torch
 

@@ -4,7 +4,10 @@ Raw input. A network takes one tensor ``raw`` of shape ``[B, 4, ny, nx]`` holdin
 (:data:`RAW_FIELDS`), the observed reduced shear ``g1``, ``g2`` (components on the map axes, DESIGN.md),
 the ``mask`` (1 observed, 0 masked) and the per-pixel, per-component noise standard deviation ``noise``
 (:math:`\sigma`), all in physical units. Masked pixels hold 0 in ``g1``, ``g2`` and ``noise`` (a
-``ShearMap``'s ``inf`` noise in masked pixels becomes 0 here, "no information"). Build it with
+``ShearMap``'s ``inf`` noise in masked pixels becomes 0 here, "no information"). A network with the
+``wiener`` input takes a fifth field (:data:`WIENER_FIELD`), the Wiener map :math:`\kappa_{\rm WF}` of
+the *whole* input (:func:`miu2net.physics.wiener.wiener_kappa`), computed before the map is tiled or
+cropped: a tile then carries every scale of the field, not only its own. Build it with
 :func:`raw_from_shear` or :func:`raw_from_sample`.
 
 Input channels. :class:`InputEncoder` turns the raw tensor into the channels a network sees, chosen by
@@ -30,7 +33,14 @@ Input channels. :class:`InputEncoder` turns the raw tensor into the channels a n
 
   :math:`\sigma_{\rm ref}` = ``noise_ref`` (the median :math:`\sigma` of the training set);
 * ``"ks"``: the Kaiser-Squires E mode of the masked shear, zero-padded
-  (:func:`miu2net.physics.operators.ks93_inverse` on torch, ``pad=True``), divided by :math:`s_g`.
+  (:func:`miu2net.physics.operators.ks93_inverse` on torch, ``pad=True``), divided by :math:`s_g`;
+* ``"wiener"``: the raw input's fifth field, :math:`\kappa_{\rm WF}/s_\kappa`.
+
+Residual networks (``residual=True``, needs the ``wiener`` input). The network predicts the correction
+to the Wiener map: its κ outputs (channels 0 and 2, and the same channels of every side output) are
+:math:`\kappa_{\rm WF}/s_\kappa + \Delta`. On a Gaussian sky the Wiener map is already the posterior
+mean, so the network's capacity goes to the non-Gaussian structure (halos, filaments); its largest
+scales come from the whole field whatever the tile.
 
 Output. A network predicts ``out_channels`` maps in standardised units; channel 0 is
 :math:`\kappa/s_\kappa` (``kappa_scale``). With ``out_channels >= 2``, channel 1 is the log of the
@@ -57,6 +67,8 @@ from miu2net.errors import InputError
 
 #: The raw input layout, in channel order.
 RAW_FIELDS: tuple[str, ...] = ("g1", "g2", "mask", "noise")
+#: The fifth raw field of networks with the ``wiener`` input (a sample's key of the same name).
+WIENER_FIELD = "kappa_wiener"
 #: The channels a network may be given (see the module docstring).
 #: Default input normalisation (csst-like 0.41' pixels; the trainer estimates them from the data).
 DEFAULT_NORMALISATION: dict[str, float] = {
@@ -79,8 +91,10 @@ def check_inputs(inputs: Any) -> tuple[str, ...]:
         raise InputError(str(exc)) from None
 
 
-def raw_from_arrays(g1: np.ndarray, g2: np.ndarray, mask: np.ndarray | None, noise: np.ndarray | None) -> np.ndarray:
-    """The raw ``[4, ny, nx]`` float32 array (module docstring) from plain maps.
+def raw_from_arrays(g1: np.ndarray, g2: np.ndarray, mask: np.ndarray | None, noise: np.ndarray | None,
+                    kappa_wiener: np.ndarray | None = None) -> np.ndarray:
+    """The raw ``[4, ny, nx]`` float32 array (module docstring) from plain maps; ``[5, ny, nx]`` with
+    ``kappa_wiener`` (the whole field's Wiener map) as the fifth field.
 
     ``noise`` None gives 0 everywhere (unknown); non-finite or non-positive noise counts as masked.
     """
@@ -93,7 +107,10 @@ def raw_from_arrays(g1: np.ndarray, g2: np.ndarray, mask: np.ndarray | None, noi
         sigma = np.where(np.isfinite(sigma) & (sigma > 0) & (mask > 0), sigma, 0.0)
     g1 = np.where(mask > 0, np.nan_to_num(g1), 0.0)
     g2 = np.where(mask > 0, np.nan_to_num(np.asarray(g2, dtype=np.float64)), 0.0)
-    return np.stack([g1, g2, mask, sigma]).astype(np.float32)
+    fields = [g1, g2, mask, sigma]
+    if kappa_wiener is not None:
+        fields.append(np.asarray(kappa_wiener, dtype=np.float64))
+    return np.stack(fields).astype(np.float32)
 
 
 def raw_from_shear(shear: Any) -> np.ndarray:
@@ -102,18 +119,39 @@ def raw_from_shear(shear: Any) -> np.ndarray:
 
 
 def raw_from_sample(sample: dict) -> np.ndarray:
-    """The raw ``[4, ny, nx]`` array of a data-set sample with keys ``g1``, ``g2``, [``mask``, ``noise``]."""
-    return raw_from_arrays(sample["g1"], sample["g2"], sample.get("mask"), sample.get("noise"))
+    """The raw array of a data-set sample with keys ``g1``, ``g2``, [``mask``, ``noise``, ``kappa_wiener``]:
+    ``[5, ny, nx]`` when the sample carries its Wiener map, else ``[4, ny, nx]``."""
+    return raw_from_arrays(sample["g1"], sample["g2"], sample.get("mask"), sample.get("noise"),
+                           sample.get(WIENER_FIELD))
 
 
-def predict_samples(net: Any, samples: list[dict], *, batch_size: int = 16, device: str = "cpu") -> np.ndarray:
+def with_wiener(sample: dict, pixel_arcmin: float | None) -> dict:
+    """``sample`` with ``kappa_wiener``: its own, or the Wiener map of the sample's map (``pixel_arcmin``)."""
+    if WIENER_FIELD in sample:
+        return sample
+    if pixel_arcmin is None:
+        raise InputError("this network takes the Wiener map of the whole field (input 'wiener'): give the samples' "
+                         "kappa_wiener or their pixel_arcmin")
+    from miu2net.physics.wiener import wiener_kappa
+
+    return {**sample, WIENER_FIELD: wiener_kappa(sample["g1"], sample["g2"], sample["mask"], sample["noise"],
+                                                 pixel_arcmin=pixel_arcmin)}
+
+
+def predict_samples(net: Any, samples: list[dict], *, batch_size: int = 16, device: str = "cpu",
+                    pixel_arcmin: float | None = None) -> np.ndarray:
     """Outputs ``[N, C, ny, nx]`` (physical units, float64) of ``net`` (eval mode, no gradients) on
-    data-set samples of the network's size, ``batch_size`` at a time."""
+    data-set samples of the network's size, ``batch_size`` at a time. A network with the ``wiener`` input
+    reads each sample's ``kappa_wiener``, or the Wiener map of the sample itself (:func:`with_wiener`)."""
     net = net.to(device).eval()
+    needs_wiener = "wiener" in getattr(net, "inputs", ())
     outs = []
     with torch.inference_mode():
         for start in range(0, len(samples), batch_size):
-            raw = np.stack([raw_from_sample(s) for s in samples[start:start + batch_size]])
+            chunk = samples[start:start + batch_size]
+            if needs_wiener:
+                chunk = [with_wiener(s, pixel_arcmin) for s in chunk]
+            raw = np.stack([raw_from_sample(s) for s in chunk])
             outs.append(net(torch.from_numpy(raw).to(device)).float().cpu().numpy())
     return np.concatenate(outs).astype(np.float64)
 
@@ -122,7 +160,7 @@ class InputEncoder(nn.Module):
     """Raw ``[B, 4, ny, nx]`` tensor -> the network's input channels (module docstring). No parameters."""
 
     def __init__(self, inputs: tuple[str, ...], *, shear_scale: float, noise_ref: float, noise_clip: float,
-                 noise_encoding: str = "inverse") -> None:
+                 noise_encoding: str = "inverse", kappa_scale: float = DEFAULT_NORMALISATION["kappa_scale"]) -> None:
         super().__init__()
         self.inputs = check_inputs(inputs)
         if shear_scale <= 0 or noise_ref <= 0 or noise_clip <= 0:
@@ -136,11 +174,17 @@ class InputEncoder(nn.Module):
         self.noise_ref = float(noise_ref)
         self.noise_clip = float(noise_clip)
         self.noise_encoding = str(noise_encoding)
+        self.kappa_scale = float(kappa_scale)
+
+    @property
+    def n_raw(self) -> int:
+        """Fields of the raw input: 4, or 5 with the ``wiener`` input (module docstring)."""
+        return len(RAW_FIELDS) + ("wiener" in self.inputs)
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        if raw.ndim != 4 or raw.shape[1] != len(RAW_FIELDS):
-            raise InputError(f"raw input must be [batch, {len(RAW_FIELDS)}, ny, nx] ({', '.join(RAW_FIELDS)}); "
-                             f"got shape {tuple(raw.shape)}")
+        fields = ", ".join(RAW_FIELDS + ((WIENER_FIELD,) if self.n_raw > len(RAW_FIELDS) else ()))
+        if raw.ndim != 4 or raw.shape[1] != self.n_raw:
+            raise InputError(f"raw input must be [batch, {self.n_raw}, ny, nx] ({fields}); got shape {tuple(raw.shape)}")
         raw = raw.float()
         mask = (raw[:, 2:3] > 0).to(raw.dtype)
         g1 = raw[:, 0:1] * mask
@@ -167,6 +211,8 @@ class InputEncoder(nn.Module):
 
                 kappa_e, _ = ks93_inverse(g1, g2, pad=True)
                 channels.append(kappa_e.to(raw.dtype) / self.shear_scale)
+            elif name == "wiener":
+                channels.append(raw[:, 4:5] / self.kappa_scale)
         return torch.cat(channels, dim=1)
 
 
@@ -183,6 +229,7 @@ class MassMapNet(nn.Module):
             power-faithful kappa).
         shear_scale, noise_ref, noise_clip, kappa_scale: input/output normalisation (module docstring).
         noise_encoding: ``"inverse"`` (default, the original encoding) or ``"log"`` (module docstring).
+        residual: predict the correction to the Wiener map of the ``wiener`` input (module docstring).
     """
 
     def __init__(
@@ -195,6 +242,7 @@ class MassMapNet(nn.Module):
         noise_clip: float = DEFAULT_NORMALISATION["noise_clip"],
         kappa_scale: float = DEFAULT_NORMALISATION["kappa_scale"],
         noise_encoding: str = "inverse",
+        residual: bool = False,
     ) -> None:
         super().__init__()
         if int(out_channels) < 1:
@@ -202,7 +250,10 @@ class MassMapNet(nn.Module):
         if kappa_scale <= 0:
             raise InputError(f"kappa_scale must be > 0; got {kappa_scale}")
         self.encoder = InputEncoder(check_inputs(inputs), shear_scale=shear_scale, noise_ref=noise_ref,
-                                    noise_clip=noise_clip, noise_encoding=noise_encoding)
+                                    noise_clip=noise_clip, noise_encoding=noise_encoding, kappa_scale=kappa_scale)
+        self.residual = bool(residual)
+        if self.residual and "wiener" not in self.encoder.inputs:
+            raise InputError("residual=True predicts the correction to the Wiener map: add the 'wiener' input channel")
         self.out_channels = int(out_channels)
         self.kappa_scale = float(kappa_scale)
         # Set by miu2net.nn.registry.create_model: the registered name and the keyword arguments.
@@ -231,8 +282,21 @@ class MassMapNet(nn.Module):
         raise NotImplementedError
 
     def forward_all(self, raw: torch.Tensor) -> list[torch.Tensor]:
-        """Every output in standardised units (kappa / kappa_scale in channel 0), the final one first."""
-        return self._network(self.encoder(raw))
+        """Every output in standardised units (kappa / kappa_scale in channel 0), the final one first;
+        a residual network's κ channels include the Wiener map (module docstring)."""
+        outputs = self._network(self.encoder(raw))
+        if not self.residual:
+            return outputs
+        base = raw[:, 4:5].float() / self.kappa_scale
+        kappa_channels = [0, 2] if self.out_channels >= 3 else [0]
+        shift = torch.cat([base if c in kappa_channels else torch.zeros_like(base) for c in range(self.out_channels)],
+                          dim=1)
+        return [out + shift for out in outputs]
+
+    @property
+    def n_raw(self) -> int:
+        """Fields of the raw input the network takes (4, or 5 with the ``wiener`` input)."""
+        return self.encoder.n_raw
 
     def to_physical(self, out: torch.Tensor) -> torch.Tensor:
         """Standardised output -> physical units: channels 0 and 2 times kappa_scale (κ, the

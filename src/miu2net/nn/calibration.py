@@ -152,7 +152,7 @@ def calibrate(model: Any, samples: Iterable[dict], *, pixel_arcmin: float | None
     count = 0
 
     def flush() -> None:
-        out = predict_samples(net, pending, batch_size=len(pending), device=device)
+        out = predict_samples(net, pending, batch_size=len(pending), device=device, pixel_arcmin=trained.pixel_arcmin)
         for s, o in zip(pending, out):
             truth = np.asarray(s["kappa"], dtype=np.float64)
             mask = (np.asarray(s["mask"]) > 0).astype(np.float64)
@@ -235,7 +235,8 @@ def evaluate_coverage(model: Any, samples: Iterable[dict], *, coverages: Iterabl
     if trained.calibration is None:
         raise InputError(f"model {trained.name}: not calibrated; run `miu2net calibrate` first")
     samples = list(samples if n_max is None else (s for _, s in zip(range(n_max), samples)))
-    outputs = predict_samples(trained.model, samples, batch_size=batch_size, device=device)
+    outputs = predict_samples(trained.model, samples, batch_size=batch_size, device=device,
+                              pixel_arcmin=trained.pixel_arcmin)
     return coverage_report(trained.calibration, samples, outputs, pixel_arcmin=trained.pixel_arcmin,
                            coverages=coverages)
 

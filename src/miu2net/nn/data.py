@@ -29,7 +29,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from miu2net.errors import InputError
 from miu2net.nn.augment import RandomSymmetry
-from miu2net.nn.base import raw_from_sample
+from miu2net.nn.base import WIENER_FIELD, raw_from_sample
+from miu2net.physics.wiener import wiener_kappa
 
 REQUIRED_KEYS = ("kappa", "g1", "g2", "mask", "noise")
 NPZ_SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
@@ -134,12 +135,17 @@ class TrainingView(Dataset):
         base: map-style data set of sample dicts.
         augment: apply a random D4 symmetry (correct spin-2 signs) to each sample.
         fresh_noise: draw a new noise realisation from ``g*_noiseless`` and ``noise`` each read.
+        wiener_pixel_arcmin: for networks with the ``wiener`` input: the pixel (arcmin) of samples that do
+            not carry ``kappa_wiener``, whose Wiener map is then computed from the sample itself (a fixed
+            store's maps; streamed samples carry that of their whole field). None: no Wiener field.
     """
 
-    def __init__(self, base: Any, *, augment: bool = False, fresh_noise: bool = False) -> None:
+    def __init__(self, base: Any, *, augment: bool = False, fresh_noise: bool = False,
+                 wiener_pixel_arcmin: float | None = None) -> None:
         self.base = base
         self.augment = RandomSymmetry() if augment else None
         self.fresh_noise = bool(fresh_noise)
+        self.wiener_pixel_arcmin = wiener_pixel_arcmin
 
     def __len__(self) -> int:
         return len(self.base)
@@ -157,6 +163,9 @@ class TrainingView(Dataset):
             noise = torch.randn((2, *mask.shape), dtype=torch.float64).numpy() * sigma
             sample["g1"] = np.where(mask, sample["g1_noiseless"] + noise[0], 0.0)
             sample["g2"] = np.where(mask, sample["g2_noiseless"] + noise[1], 0.0)
+        if self.wiener_pixel_arcmin is not None and WIENER_FIELD not in sample:
+            sample[WIENER_FIELD] = wiener_kappa(sample["g1"], sample["g2"], sample["mask"], sample["noise"],
+                                                pixel_arcmin=self.wiener_pixel_arcmin)
         if self.augment is not None:
             sample = self.augment(sample)
         return sample
@@ -260,10 +269,13 @@ class MassMapDataModule(L.LightningDataModule):
         augment: random D4 symmetries on the training set.
         fresh_noise: new noise realisations on the training set.
         pin_memory: pin host memory (for GPU training).
+        wiener_pixel_arcmin: pixel of the maps, for a network with the ``wiener`` input (samples without
+            ``kappa_wiener`` get the Wiener map of their own map; :class:`TrainingView`); None: none.
     """
 
     def __init__(self, train: Any, val: Any, test: Any = None, *, batch_size: int = 16, num_workers: int = 0,
-                 augment: bool = True, fresh_noise: bool = False, pin_memory: bool = False) -> None:
+                 augment: bool = True, fresh_noise: bool = False, pin_memory: bool = False,
+                 wiener_pixel_arcmin: float | None = None) -> None:
         super().__init__()
         if len(train) == 0 or len(val) == 0:
             raise InputError(f"need non-empty train and val sets; got {len(train)} and {len(val)} samples")
@@ -273,6 +285,7 @@ class MassMapDataModule(L.LightningDataModule):
         self.augment = bool(augment)
         self.fresh_noise = bool(fresh_noise)
         self.pin_memory = bool(pin_memory)
+        self.wiener_pixel_arcmin = wiener_pixel_arcmin
         self._info: dict | None = None
 
     @classmethod
@@ -290,7 +303,8 @@ class MassMapDataModule(L.LightningDataModule):
         return self._info
 
     def _loader(self, dataset: Any, *, train: bool) -> DataLoader:
-        view = TrainingView(dataset, augment=train and self.augment, fresh_noise=train and self.fresh_noise)
+        view = TrainingView(dataset, augment=train and self.augment, fresh_noise=train and self.fresh_noise,
+                            wiener_pixel_arcmin=self.wiener_pixel_arcmin)
         return DataLoader(view, batch_size=self.batch_size, shuffle=train, num_workers=self.num_workers,
                           drop_last=train and len(view) >= self.batch_size, pin_memory=self.pin_memory,
                           persistent_workers=self.num_workers > 0)

@@ -37,7 +37,11 @@ Maps larger than the model's training size are reconstructed in tiles of that si
 ``tile_overlap`` pixels, run in batches of ``batch_size`` on ``device``, and blended with feathered
 weights: each tile's weight rises as a raised cosine across the overlap from every tile edge that lies
 inside the map (edges on the map border keep full weight), and the result is the weighted mean. Each
-tile is reconstructed from its own shear only. A map smaller than the model is embedded (above).
+tile of a network without the ``wiener`` input is reconstructed from its own shear only; a network
+with it (``miu2net-csst``) gets the Wiener map of the whole (embedded) field, computed once before the
+tiling (:func:`miu2net.physics.wiener.wiener_kappa`, the pyccl prior of the sources the model was
+trained for, the input's own noise map), so every tile carries the field's large scales and, for a
+residual network, adds its correction to them. A map smaller than the model is embedded (above).
 
 Symmetrised inference (``symmetrise=True``): the network is run on the 8 rotations and reflections of
 each tile (the shear transformed as a spin-2 field, :mod:`miu2net.nn.augment`) and its outputs, turned
@@ -78,6 +82,7 @@ from miu2net.nn.checkpoint import TrainedModel, load_model
 from miu2net.nn.registry import family_of
 from miu2net.physics.consistency import b_to_e_ratio, chi2_per_dof
 from miu2net.physics.operators import ks93_inverse, rotate_shear
+from miu2net.physics.wiener import DEFAULT_Z_SOURCE, signal_power, wiener_kappa
 from miu2net.tiles import feather, tile_starts
 
 #: The shipped model each family's method uses by default (input at another pixel: :data:`SHIPPED_MODELS`).
@@ -143,8 +148,9 @@ def _forward(net: Any, batch: Any, symmetrise: bool) -> Any:
 
 def predict_raw(net: Any, raw: np.ndarray, *, tile: tuple[int, int], overlap: int, device: str = "cpu",
                 batch_size: int = 8, symmetrise: bool = False) -> np.ndarray:
-    """Network output ``[C, ny, nx]`` (physical units) for a raw input ``[4, ny, nx]`` at least as large
-    as ``tile``, by overlapping feathered tiles (module docstring); ``symmetrise`` averages the network
+    """Network output ``[C, ny, nx]`` (physical units) for a raw input ``[4, ny, nx]`` (``[5, ny, nx]`` with
+    the whole field's Wiener map, :mod:`miu2net.nn.base`) at least as large as ``tile``, by overlapping
+    feathered tiles (module docstring); ``symmetrise`` averages the network
     over the 8 symmetries of the square."""
     import torch
 
@@ -198,12 +204,29 @@ def predict(shear: ShearMap, *, model: Any = DEFAULT_MODELS["miu2net"], device: 
     py, px = max(ty - ny, 0), max(tx - nx, 0)
     if py or px:  # embedded in the model's field, the outside masked (centred)
         raw = np.pad(raw, ((0, 0), (py // 2, py - py // 2), (px // 2, px - px // 2)))
+    if "wiener" in trained.model.inputs:
+        # The whole field's Wiener map, once, before any tiling: every tile then carries every scale.
+        kappa_wf = wiener_kappa(raw[0], raw[1], raw[2], raw[3], pixel_arcmin=shear.pixel_arcmin,
+                                cl_of_ell=wiener_prior(trained))
+        raw = np.concatenate([raw, kappa_wf[None].astype(np.float32)])
     overlap = ty // 4 if tile_overlap is None else int(tile_overlap)
     if not 0 <= overlap < min(ty, tx):
         raise InputError(f"tile_overlap must be in [0, {min(ty, tx)}); got {overlap}")
     out = predict_raw(trained.model, raw, tile=(ty, tx), overlap=overlap, device=device, batch_size=batch_size,
                       symmetrise=symmetrise)
     return out[:, py // 2:py // 2 + ny, px // 2:px // 2 + nx], trained, notes
+
+
+def wiener_prior(trained: TrainedModel) -> Any:
+    """The prior C_ell of a model's Wiener input: pyccl's for the sources of the survey it was trained on
+    (its card's ``survey``: ``nz`` or ``z_source``, default z_s = 1)."""
+    from miu2net.config.model_card import TrainedSurvey
+    from miu2net.sims.simulate import source_nz
+
+    survey = (trained.config.get("survey") or {})
+    nz = source_nz(TrainedSurvey.model_validate(survey)) if survey.get("nz") else None
+    z_source = None if nz is not None else float(survey.get("z_source") or DEFAULT_Z_SOURCE)
+    return signal_power(cl_kappa=None, z_source=z_source, nz=nz)[0]
 
 
 def binning_factor(input_pixel_arcmin: float, model_pixel_arcmin: float) -> int:

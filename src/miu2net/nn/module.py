@@ -231,10 +231,20 @@ def _prepare_run(config: TrainConfig, datamodule: Any) -> tuple[dict, dict]:
     return arch_kwargs, info
 
 
+def _first_conv(model: torch.nn.Module) -> str | None:
+    """State-dict name of the network's first convolution's weight (the one that reads the inputs)."""
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Conv2d):
+            return f"{name}.weight"
+    return None
+
+
 def initialise_from(model: torch.nn.Module, source: Any) -> dict:
     """Copy the weights of a trained model (``source``: path or name) into ``model`` (fine-tuning).
 
-    Tensors of equal shape are copied. An output layer with more output channels than the source's (a
+    Tensors of equal shape are copied. The first convolution of a network with more input channels than
+    the source's (a new input appended, e.g. ``wiener``) gets the source's weights for the shared inputs
+    and zero weights for the new ones, so it starts as the source. An output layer with more output channels than the source's (a
     side convolution or the fuse convolution of U²-Net, gaining the power-faithful channel 2) gets the
     source's channels, and channel 2 a copy of the κ channel 0 (for the fuse layer's input columns too),
     so both estimates start as the source's κ. Returns ``{"copied", "expanded", "skipped"}`` counts.
@@ -258,7 +268,10 @@ def initialise_from(model: torch.nn.Module, source: Any) -> dict:
             continue
         new = value.clone()
         n_old, n_new = old.shape[0], value.shape[0]
-        if old.ndim == 4 and old.shape[1] != value.shape[1]:
+        if old.ndim == 4 and n_old == n_new and old.shape[1] < value.shape[1] and name == _first_conv(model):
+            new.zero_()
+            new[:, :old.shape[1]] = old
+        elif old.ndim == 4 and old.shape[1] != value.shape[1]:
             # The fuse layer: input columns are (side, channel) pairs of the side outputs.
             c_old, c_new = n_old, n_new
             if old.shape[1] % c_old or value.shape[1] % c_new or old.shape[1] // c_old != value.shape[1] // c_new:
@@ -278,6 +291,24 @@ def initialise_from(model: torch.nn.Module, source: Any) -> dict:
         counts["expanded"] += 1
     model.load_state_dict(dst)
     return counts
+
+
+@torch.no_grad()
+def zero_kappa_outputs(model: torch.nn.Module) -> None:
+    """Zero the κ rows (channels 0 and 2) of U²-Net's side convolutions, and the fused κ's weights on the
+    sides' other channels and its bias, so that a residual network fine-tuned from a non-residual one
+    starts exactly at the Wiener map (its correction 0) instead of adding the source's κ to it."""
+    n = model.out_channels
+    channels = [c for c in (0, 2) if c < n]
+    for conv in getattr(model, "side_convs", []):
+        conv.weight[channels] = 0.0
+        conv.bias[channels] = 0.0
+    fuse = getattr(model, "fuse", None)
+    if fuse is not None:  # the fused κ must not draw on the side outputs' other channels (the spread)
+        others = [col for col in range(fuse.weight.shape[1]) if col % n not in channels]
+        for c in channels:
+            fuse.weight[c, others] = 0.0
+            fuse.bias[c] = 0.0
 
 
 @torch.no_grad()
@@ -351,6 +382,8 @@ def fit(config: TrainConfig, *, datamodule: Any = None, callbacks: list | None =
             config.data, batch_size=config.batch_size, num_workers=config.num_workers, augment=config.augment,
             fresh_noise=config.fresh_noise, pin_memory=pin)
     arch_kwargs, info = _prepare_run(config, datamodule)
+    if "wiener" in tuple(arch_kwargs.get("inputs") or ()) and getattr(datamodule, "wiener_pixel_arcmin", None) is None:
+        datamodule.wiener_pixel_arcmin = info["pixel_arcmin"]  # maps without their whole field's Wiener map
     module = MassMappingModule(
         config.arch, arch_kwargs, pixel_arcmin=info["pixel_arcmin"], map_size=info["map_size"],
         loss=config.loss.loss_kwargs(), lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
@@ -363,7 +396,12 @@ def fit(config: TrainConfig, *, datamodule: Any = None, callbacks: list | None =
                              f"counterpart of a compatible shape there ({counts['copied']} copied); fine-tune from a "
                              "model of the same architecture, widths and inputs")
         print(f"initialised from {config.init_from}: {counts['copied']} tensors copied, {counts['expanded']} "
-              "expanded to the new output channels", flush=True)
+              "expanded to the new input or output channels", flush=True)
+        from miu2net.nn.checkpoint import load_model
+
+        if module.model.residual and not getattr(load_model(config.init_from).model, "residual", False):
+            zero_kappa_outputs(module.model)
+            print("residual network: its κ outputs start at the Wiener map (correction zeroed)", flush=True)
     if config.bn_calibration_batches and not config.resume:
         datamodule.setup("fit")
         used = calibrate_batchnorm(module.model, datamodule.train_dataloader(), config.bn_calibration_batches)

@@ -68,13 +68,14 @@ class StreamingDataModule(MassMapDataModule):
     own_samplers = True
 
     def __init__(self, stream: StreamingSimDataset, val: Any, test: Any = None, *, steps_per_epoch: int = 500,
-                 batch_size: int = 16, num_workers: int = 0, pin_memory: bool = False) -> None:
+                 batch_size: int = 16, num_workers: int = 0, pin_memory: bool = False,
+                 wiener_pixel_arcmin: float | None = None) -> None:
         if steps_per_epoch < 1:
             raise InputError(f"steps_per_epoch must be >= 1; got {steps_per_epoch}")
         self.steps_per_epoch = int(steps_per_epoch)
         stream.length = self.steps_per_epoch * int(batch_size)
         super().__init__(stream, val, test, batch_size=batch_size, num_workers=num_workers, augment=False,
-                         fresh_noise=False, pin_memory=pin_memory)
+                         fresh_noise=False, pin_memory=pin_memory, wiener_pixel_arcmin=wiener_pixel_arcmin)
 
     @classmethod
     def from_train_config(cls, config: Any, *, pin_memory: bool = False) -> StreamingDataModule:
@@ -102,13 +103,17 @@ class StreamingDataModule(MassMapDataModule):
         if getattr(val, "pixel_arcmin", sim_config.survey.pixel_arcmin) != sim_config.survey.pixel_arcmin:
             raise InputError(f"the stream's pixel ({sim_config.survey.pixel_arcmin}') differs from the validation "
                              f"store's ({val.pixel_arcmin}')")
+        inputs = config.inputs if config.inputs is not None else config.arch_kwargs.get("inputs", ())
+        wiener = "wiener" in tuple(inputs or ())
         stream = StreamingSimDataset(sim_config, n_gal_arcmin2=s.n_gal_arcmin2, shape_noise_sigma=s.shape_noise_sigma,
                                      masked_fraction=s.masked_fraction, seed=config.seed,
                                      views_per_truth=s.views_per_truth, mixture=s.mixture,
-                                     outer_mask=s.outer_mask, outer_mask_probability=s.outer_mask_probability)
+                                     outer_mask=s.outer_mask, outer_mask_probability=s.outer_mask_probability,
+                                     wiener=wiener, crop=s.crop, crops_per_map=s.crops_per_map)
         test = splits["test"] if len(splits["test"]) else None
         return cls(stream, val, test, steps_per_epoch=s.steps_per_epoch, batch_size=config.batch_size,
-                   num_workers=config.num_workers, pin_memory=pin_memory)
+                   num_workers=config.num_workers, pin_memory=pin_memory,
+                   wiener_pixel_arcmin=sim_config.survey.pixel_arcmin if wiener else None)
 
     @property
     def info(self) -> dict:
@@ -131,13 +136,13 @@ class StreamingDataModule(MassMapDataModule):
     def train_dataloader(self) -> DataLoader:
         rank, world = self._world()
         sampler = StreamSampler(self.steps_per_epoch * self.batch_size * world, rank=rank, world_size=world)
-        view = TrainingView(self.train_set)
+        view = TrainingView(self.train_set, wiener_pixel_arcmin=self.wiener_pixel_arcmin)
         return DataLoader(view, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
                           drop_last=True, pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)
 
     def _fixed_loader(self, dataset: Any) -> DataLoader:
         rank, world = self._world()
-        view = TrainingView(dataset)
+        view = TrainingView(dataset, wiener_pixel_arcmin=self.wiener_pixel_arcmin)
         sampler = DistributedSampler(view, num_replicas=world, rank=rank, shuffle=False) if world > 1 else None
         return DataLoader(view, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
                           pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)

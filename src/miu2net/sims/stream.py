@@ -42,6 +42,14 @@ fraction of the map at a random position; everything outside is masked. This is 
 smaller than the model's field is seen at inference (embedded in the field, the outside masked): the
 shear inside still carries the lensing of the mass outside, as on the sky.
 
+Whole-field Wiener map (``wiener``) and crops (``crop``). With ``wiener`` each simulated map gets
+``kappa_wiener``, its Wiener map (:func:`miu2net.physics.wiener.wiener_kappa` with the survey's
+pyccl :math:`C_\ell` and the map's own noise and mask), the input of networks that predict the
+correction to it. With ``crop`` c, sample ``index`` is a random c² window (seeded from ``(epoch,
+index)``) of map ``index // crops_per_map``, every field cut alike, ``kappa_wiener`` included: the map
+is the survey's field and the window the network's tile, so that the tile's Wiener input carries the
+scales of the whole field exactly as at inference. ``views_per_truth`` then counts maps, not windows.
+
 Samples are the dicts of :data:`miu2net.sims.simulate.MAP_FIELDS` plus the scalars ``n_gal_arcmin2``,
 ``shape_noise_sigma`` and ``seed`` (0-d arrays). An integer key ``i`` means ``(0, i)``.
 """
@@ -59,7 +67,8 @@ import numpy as np
 from miu2net.config import Config, StreamConfig
 from miu2net.config.train import TRUTH_KINDS  # the truths a mixture stream draws from
 from miu2net.errors import InputError
-from miu2net.sims.simulate import apply_survey, simulate_truth, truth_is_periodic
+from miu2net.physics.wiener import signal_power, wiener_kappa
+from miu2net.sims.simulate import apply_survey, simulate_truth, source_nz, truth_is_periodic
 
 #: Seed-sequence code of training streams (the store's splits use 0, 1, 2).
 TRAIN_STREAM = 3
@@ -114,13 +123,17 @@ class SimulationStream:
             ``config`` alone.
         outer_mask: [min, max] observed fraction of an outer footprint (module docstring); None: off.
         outer_mask_probability: fraction of the samples given an outer footprint.
+        wiener: add ``kappa_wiener``, the Wiener map of the whole simulated map (module docstring).
+        crop: side of the random window each sample is (None: the whole map; module docstring).
+        crops_per_map: windows cut from each simulated map.
     """
 
     def __init__(self, config: Config, *, n_gal_arcmin2: tuple[float, float] = (5.0, 100.0),
                  shape_noise_sigma: tuple[float, float] = (0.26, 0.40),
                  masked_fraction: tuple[float, float] = (0.0, 0.35), length: int = 1000, seed: int = 0,
                  stream: int = TRAIN_STREAM, views_per_truth: int = 1, mixture: dict | None = None,
-                 outer_mask: tuple[float, float] | None = None, outer_mask_probability: float = 0.0) -> None:
+                 outer_mask: tuple[float, float] | None = None, outer_mask_probability: float = 0.0,
+                 wiener: bool = False, crop: int | None = None, crops_per_map: int = 1) -> None:
         # Validate the ranges with the pydantic model (the messages name the options).
         ranges = StreamConfig(n_gal_arcmin2=tuple(n_gal_arcmin2), shape_noise_sigma=tuple(shape_noise_sigma),
                               masked_fraction=tuple(masked_fraction))
@@ -156,6 +169,15 @@ class SimulationStream:
                              f"{config.sim.box_factor}")
         self.views_per_truth = int(views_per_truth)
         self._last_truth: tuple[tuple[int, int], np.ndarray] | None = None
+        self.wiener = bool(wiener)
+        if crop is not None and not 8 <= int(crop) <= int(config.survey.map_size):
+            raise InputError(f"crop must lie in [8, map_size = {config.survey.map_size}]; got {crop}")
+        if int(crops_per_map) < 1:
+            raise InputError(f"crops_per_map must be >= 1; got {crops_per_map}")
+        self.crop = None if crop is None else int(crop)
+        self.crops_per_map = int(crops_per_map) if crop is not None else 1
+        self._last_map: tuple[tuple[int, int], dict] | None = None
+        self._prior = None  # the Wiener prior's C_ell, made on first use (pyccl, once per process)
         self.n_gal_arcmin2 = tuple(float(v) for v in ranges.n_gal_arcmin2)
         self.shape_noise_sigma = tuple(float(v) for v in ranges.shape_noise_sigma)
         self.masked_fraction = tuple(float(v) for v in ranges.masked_fraction)
@@ -192,6 +214,11 @@ class SimulationStream:
         if self.outer_mask is not None and self.outer_mask_probability > 0:
             out["outer_mask"] = list(self.outer_mask)
             out["outer_mask_probability"] = self.outer_mask_probability
+        if self.crop is not None:
+            out["crop"] = self.crop
+            out["crops_per_map"] = self.crops_per_map
+        if self.wiener:
+            out["wiener"] = True
         return out
 
     @property
@@ -280,6 +307,19 @@ class SimulationStream:
 
     def sample(self, epoch: int, index: int) -> dict[str, np.ndarray]:
         """Sample ``index`` of ``epoch`` (module docstring); deterministic."""
+        if self.crop is None:
+            return self.full_map(epoch, index)
+        key = (int(epoch), int(index) // self.crops_per_map)
+        if self._last_map is None or self._last_map[0] != key:
+            self._last_map = (key, self.full_map(*key))
+        maps = self._last_map[1]
+        ss = np.random.SeedSequence([self.config.sim.seed, self.stream, self.seed, int(epoch), int(index), 5])
+        y0, x0 = (int(v) for v in np.random.default_rng(ss).integers(0, self.map_size - self.crop + 1, size=2))
+        window = (slice(y0, y0 + self.crop), slice(x0, x0 + self.crop))
+        return {k: np.ascontiguousarray(v[(...,) + window]) if np.ndim(v) >= 2 else v for k, v in maps.items()}
+
+    def full_map(self, epoch: int, index: int) -> dict[str, np.ndarray]:
+        """Simulated map ``index`` of ``epoch`` at the configuration's full size (module docstring)."""
         draws = self.draw(epoch, index)
         if self.views_per_truth > 1:
             kappa_box, kind = self.truth_view(epoch, index)
@@ -297,7 +337,17 @@ class SimulationStream:
         maps["n_gal_arcmin2"] = np.float32(draws["n_gal_arcmin2"])
         maps["shape_noise_sigma"] = np.float32(draws["shape_noise_sigma"])
         maps["seed"] = np.int64(draws["seed"])
+        if self.wiener:
+            maps["kappa_wiener"] = self.wiener_map(maps)
         return maps
+
+    def wiener_map(self, maps: dict) -> np.ndarray:
+        """The Wiener map of a simulated map (the survey's pyccl prior, the map's noise and mask), float32."""
+        if self._prior is None:
+            nz = source_nz(self.config.survey)
+            self._prior = signal_power(cl_kappa=None, z_source=None if nz else self.config.survey.z_source, nz=nz)[0]
+        return wiener_kappa(maps["g1"], maps["g2"], maps["mask"], maps["noise"], pixel_arcmin=self.pixel_arcmin,
+                            cl_of_ell=self._prior).astype(np.float32)
 
     def __len__(self) -> int:
         return self.length
