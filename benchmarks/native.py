@@ -1,10 +1,12 @@
-"""The benchmark protocol of the native model (issue #17): one sky, every depth, every method, coverage.
+"""The benchmark protocol on the survey's grid: one sky, every depth, every method, coverage.
 
-    python benchmarks/native.py --truth nbody|halo_model|gaussian [--n-gal 10,20,50,100] [--n 500]
-                                [--methods miu2net,miu2net:power,wiener,mcalens,ks] [--model PATH]
+    python benchmarks/native.py --truth nbody|halo_model|gaussian [--n-gal 10,20,50,100] [--n 200]
+                                [--size 256] [--methods miu2net,miu2net:power,wiener,mcalens,ks] [--model PATH]
 
-The test maps: 128² pixels of 0.41' (the csst survey's pixel, the native model's field;
-``configs/sims/csst-native.yaml``), sources at z_s = 1, σ_e = 0.4, Poisson galaxy counts, survey masks
+The test maps: by default 256² pixels of 0.41' (the csst survey's grid, 1.75°; ``--size 128`` gives the
+native model's own field, the protocol before the whole-field model), cut from skies four times larger
+(the halo-model and Gaussian boxes are twice the map per side and the N-body maps are drawn on 512²
+boxes: the shear inside carries the pull of the mass outside, never periodic on the map), sources at z_s = 1, σ_e = 0.4, Poisson galaxy counts, survey masks
 of 10-25 %. Map i has the seed of test sample i of base seed 12345 (``miu2net simulate``'s rule, test
 split: never a training or calibration key); its truth is simulated once and observed at every depth
 (its own noise and mask per depth, from the same seed). ``nbody``: maps of the plane bank's two test
@@ -15,9 +17,10 @@ method runs on the same maps; ``miu2net:power`` is the same network's power-fait
 the true one for the halo-model and Gaussian skies; the N-body test simulations have their own
 cosmologies, spread by 10 %) and the noise map. DeepMass has no 0.41' model: it is not run here.
 
-Writes, per depth, ``benchmarks/results/native/{truth}_ngal{N}/`` (metrics.json, metrics.md, figures)
-with the empirical coverage of the calibrated 68/90/95 % intervals KAPPA_E ± SIGMA on the same maps
-(overall and per pixel class) in ``coverage.json`` and in the metrics' meta.
+RMSE raw and after smoothing truth and map alike by 1′, 2′ and 4′; peaks at 2′. Writes, per depth,
+``benchmarks/results/survey_grid/{truth}_ngal{N}/`` (``native/`` for 128²: metrics.json, metrics.md,
+figures), with the empirical coverage of MIU2Net's calibrated 68 and 90 % intervals KAPPA_E ± SIGMA (the
+reconstruct output, tiles and all) on the same maps in the method's ``coverage`` entry.
 """
 
 from __future__ import annotations
@@ -40,8 +43,8 @@ SEED = 12345
 DEFAULT_METHODS = "miu2net,miu2net:power,wiener,mcalens,ks"
 
 
-def test_config(truth: str):
-    config = load_config(ROOT / "configs" / "sims" / "csst-native.yaml")
+def test_config(truth: str, size: int = 256):
+    config = load_config(ROOT / "configs" / "sims" / "csst-native.yaml").updated(survey={"map_size": size})
     sim = {"seed": SEED, "truth": "nbody" if truth == "nbody" else "halo_model"}
     if truth == "gaussian":
         sim["halos"] = {"enabled": False}
@@ -52,14 +55,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--truth", choices=("nbody", "halo_model", "gaussian"), default="nbody")
     parser.add_argument("--n-gal", default="10,20,50,100", help="comma-separated depths, galaxies/arcmin²")
-    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--size", type=int, default=256, help="map side in 0.41' pixels (256: the survey's grid)")
     parser.add_argument("--methods", default=DEFAULT_METHODS)
     parser.add_argument("--model", default=None, help="the MIU2Net model (default: the shipped one for 0.41')")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "native")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default benchmarks/results/survey_grid (256²) or benchmarks/results/native (128²)")
     parser.add_argument("--option", action="append", default=[], help="LABEL.KEY=VALUE, repeatable")
     args = parser.parse_args()
     depths = [float(v) for v in args.n_gal.split(",") if v.strip()]
-    config = test_config(args.truth)
+    config = test_config(args.truth, args.size)
+    results = args.out or ROOT / "benchmarks" / "results" / ("survey_grid" if args.size == 256 else "native")
     seeds = sample_seeds(config.updated(sim={"n_test": args.n}), "test", args.n)
     start = time.perf_counter()
     truths = [simulate_truth(config, int(seed), split="test")[0].astype(np.float32) for seed in seeds]
@@ -85,37 +91,27 @@ def main() -> None:
         usable, skipped = runnable_methods(wanted, first, depth.survey.pixel_arcmin, options)
         start = time.perf_counter()
         report = evaluate(samples(), pixel_arcmin=depth.survey.pixel_arcmin,
-                          methods=usable + (["ks:1arcmin"] if "ks" in usable else []), method_options=options)
+                          methods=usable + (["ks:1arcmin"] if "ks" in usable else []), method_options=options,
+                          smoothing_arcmin=(1.0, 2.0, 4.0), peak_arcmin=2.0)
         t_eval = time.perf_counter() - start
-        coverage = None
-        if "miu2net" in usable:
-            from miu2net.nn.calibration import evaluate_coverage
-            from miu2net.nn.inference import default_model_for, load
-
-            model = load(args.model or default_model_for("miu2net", depth.survey.pixel_arcmin))
-            if model.calibration is not None:
-                coverage = evaluate_coverage(model, samples())
-                coverage.pop("chi2dof", None)
-                coverage["dataok_fraction"] = float(np.mean(coverage.pop("dataok")))
+        coverage = report["methods"].get("miu2net", {}).get("coverage")
         tag = f"{args.truth}_ngal{n_gal:g}"
         command = (f"python benchmarks/native.py --truth {args.truth} --n-gal {args.n_gal} --n {args.n}"
+                   + (f" --size {args.size}" if args.size != 256 else "")
                    + (f" --methods {args.methods}" if args.methods != DEFAULT_METHODS else "")
                    + (f" --model {args.model}" if args.model else "") + "".join(f" --option {o}" for o in args.option))
-        out = args.out / tag
+        out = results / tag
         write_report(report, out, meta={"truth": args.truth, "n_gal_arcmin2": n_gal, "seed": SEED,
                                         "pixel_arcmin": depth.survey.pixel_arcmin, "map_size": depth.survey.map_size,
                                         "skipped": skipped, "options": options, "seconds_truths": t_truth,
                                         "seconds_evaluate": t_eval, "coverage": coverage, "command": command})
-        if coverage is not None:
-            (out / "coverage.json").write_text(json.dumps(coverage, indent=1) + "\n")
         print(f"# {tag}: {report['n_maps']} test maps (truths in {t_truth:.0f} s, evaluated in {t_eval:.0f} s)",
               flush=True)
         for name, reason in skipped.items():
             print(f"skipped {name}: {reason}")
         print(markdown_table(report), flush=True)
         if coverage is not None:
-            print("coverage:", json.dumps({k: coverage[k] for k in ("all", "observed", "masked", "edge")
-                                           if k in coverage}), flush=True)
+            print("coverage of KAPPA_E ± SIGMA:", json.dumps(coverage), flush=True)
 
 
 if __name__ == "__main__":

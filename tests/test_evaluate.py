@@ -49,3 +49,27 @@ def test_noiseless_unmasked_ks_is_nearly_perfect(rng):
     ell_fund = 2 * np.pi / (64 * np.deg2rad(1 / 60))
     beyond = np.asarray(report["ell"]) > 5 * ell_fund
     assert np.all(np.abs(ratio[beyond] - 1) < 0.12)
+
+
+def test_power_estimate_reuses_the_network_pass_and_matches_a_run_of_its_own(tmp_path, rng):
+    """``miu2net:power`` is read from the ``miu2net`` run's second estimate: the same numbers as a separate
+    ``estimate=power`` reconstruction."""
+    import torch
+
+    from miu2net.nn import create_model
+    from miu2net.nn.checkpoint import save_model
+
+    torch.manual_seed(0)
+    net = create_model("u2net_small", mid=4, width=8, out_channels=3).eval()
+    save_model(net, tmp_path / "two", pixel_arcmin=1.0, map_size=(64, 64), noise_range=(1e-3, 1.0),
+               notes={"train_config": {"loss": {"two_estimates": True}}})
+    samples = list(_samples(2, rng))
+    model = str(tmp_path / "two")
+    shared = evaluate(iter(samples), pixel_arcmin=1.0, methods=["miu2net", "miu2net:power"],
+                      method_options={"miu2net": {"model": model}, "miu2net:power": {"model": model, "estimate": "power"}})
+    alone = evaluate(iter(samples), pixel_arcmin=1.0, methods=["miu2net:power"],
+                     method_options={"miu2net:power": {"model": model, "estimate": "power"}})
+    for key in ("rmse", "rmse_smooth_1arcmin", "pearson_r", "cl_ratio"):
+        np.testing.assert_allclose(shared["methods"]["miu2net:power"][key], alone["methods"]["miu2net:power"][key],
+                                   rtol=1e-6, err_msg=f"{key}: the reused power-faithful map must be the same map")
+    assert shared["methods"]["miu2net"]["rmse"] != shared["methods"]["miu2net:power"]["rmse"]
