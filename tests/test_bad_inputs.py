@@ -10,8 +10,11 @@ changed (negative RA, impossible ellipticities), the advice of ``auto``, the hel
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,21 +23,47 @@ from typer.testing import CliRunner
 
 from miu2net.cli import app
 from miu2net.nn.checkpoint import MODELS_DIR
+from miu2net.validate import package_folder
 
 runner = CliRunner()
 
 
-def _catalogue(path, n=4000, side_deg=0.3, ra0=150.0, dec0=2.0, seed=1, **overrides):
+def _catalogue(path, n=4000, side_deg=0.3, ra0=150.0, dec0=2.0, seed=1, units=None, **overrides):
     """A uniform catalogue of ``n`` galaxies on a ``side_deg`` square, shape noise only; ``overrides``
-    replace whole columns (arrays) or their first rows (dict ``{column: values}`` under ``"first"``)."""
-    rng = np.random.default_rng(seed)
-    cols = {"ra": ra0 + rng.uniform(-side_deg / 2, side_deg / 2, n), "dec": dec0 + rng.uniform(-side_deg / 2, side_deg / 2, n),
-            "e1": 0.26 * rng.standard_normal(n).clip(-3, 3), "e2": 0.26 * rng.standard_normal(n).clip(-3, 3),
-            "weight": np.ones(n)}
+    replace whole columns (arrays) or their first rows (dict ``{column: values}`` under ``"first"``);
+    ``units`` gives columns a TUNIT; a ``.csv`` path writes CSV text (NaN as an empty cell)."""
+    cols = _columns(n, side_deg, ra0, dec0, seed)
     for name, values in overrides.get("first", {}).items():
         cols[name][: len(values)] = values
-    fits.BinTableHDU.from_columns([fits.Column(name=k, format="D", array=v) for k, v in cols.items()]).writeto(path)
+    if str(path).endswith(".csv"):
+        text = [",".join(cols)] + [",".join("" if np.isnan(v) else f"{v:.8g}" for v in row) for row in zip(*cols.values())]
+        Path(path).write_text("\n".join(text) + "\n")
+        return path
+    fits.BinTableHDU.from_columns([fits.Column(name=k, format="D", array=v, unit=(units or {}).get(k))
+                                   for k, v in cols.items()]).writeto(path)
     return path
+
+
+def _columns(n, side_deg=0.3, ra0=150.0, dec0=2.0, seed=1):
+    rng = np.random.default_rng(seed)
+    return {"ra": ra0 + rng.uniform(-side_deg / 2, side_deg / 2, n), "dec": dec0 + rng.uniform(-side_deg / 2, side_deg / 2, n),
+            "e1": 0.26 * rng.standard_normal(n).clip(-3, 3), "e2": 0.26 * rng.standard_normal(n).clip(-3, 3),
+            "weight": np.ones(n)}
+
+
+def _edited(path, source, edit):
+    """A copy of the FITS file ``source`` changed by ``edit(hdul)``."""
+    with fits.open(source) as hdul:
+        edit(hdul)
+        hdul.writeto(path)
+    return path
+
+
+def _set(name, index, value):
+    """An edit for :func:`_edited`: HDU ``name``'s pixels ``index`` set to ``value``."""
+    def edit(hdul):
+        hdul[name].data[index] = value
+    return edit
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +85,19 @@ def files(tmp_path_factory):
              "one": _catalogue(d / "one.fits", n=1),
              "ra400": _catalogue(d / "ra400.fits", first={"ra": [400.0]}),
              "all_e_bad": _catalogue(d / "all_e_bad.fits", n=50, first={"e1": np.full(50, 1.5)}),
+             "ra_metres": _catalogue(d / "ra_metres.fits", units={"ra": "m", "dec": "m"}),
+             "ra_furlongs": _catalogue(d / "ra_furlongs.fits", units={"ra": "furlongs", "dec": "deg"}),
+             "mask_half": _edited(d / "mask_half.fits", d / "shear.fits", _set("MASK", (0, 0), 0.5)),
+             "g_big": _edited(d / "g_big.fits", d / "shear.fits", _set("G1", (3, 3), 1.5)),
+             "noise_tiny": _edited(d / "noise_tiny.fits", d / "shear.fits", _set("NOISE", slice(None), 1e-30)),
+             "two_g1": _edited(d / "two_g1.fits", d / "shear.fits",
+                               lambda hdul: hdul.append(fits.ImageHDU(np.zeros((n, n)), name="G1"))),
              "particles": d / "particles.npz", "folder": d / "a_folder", "store": d / "empty.zarr",
              "file": d / "existing.txt", "model_dir": d / "models"}
     np.savez(paths["particles"], pos=rng.uniform(0, 10, (100, 3)), mass=np.ones(100))
+    paths["package_yaml"] = d / "train.yaml"
+    paths["package_yaml"].write_text(f"train:\n  out: {package_folder() / 'run'}\n")
+    _duplicates_and_text(d, paths)
     paths["folder"].mkdir()
     paths["store"].mkdir()
     paths["file"].write_text("not a folder")
@@ -67,6 +106,25 @@ def files(tmp_path_factory):
     _model_shear(d / "shear128.fits", rng)
     paths["shear128"] = d / "shear128.fits"
     return paths
+
+
+def _duplicates_and_text(d, paths):
+    """Catalogues with a column name twice (CSV, FITS, Parquet) and with a text column for e2."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = _columns(500)
+    rows = ["ra,dec,e1,e1"] + [f"{a},{b},{c},{e}" for a, b, c, e in zip(cols["ra"], cols["dec"], cols["e1"], cols["e2"])]
+    (d / "dup.csv").write_text("\n".join(rows) + "\n")
+    rows = ["ra,dec,e1,e2"] + [f"{a},{b},{c},abc" for a, b, c in zip(cols["ra"], cols["dec"], cols["e1"])]
+    (d / "text_e2.csv").write_text("\n".join(rows) + "\n")
+    raw = _catalogue(d / "dup_source.fits", n=500).read_bytes()
+    assert raw.count(b"TTYPE4  = 'e2      '") == 1
+    (d / "dup.fits").write_bytes(raw.replace(b"TTYPE4  = 'e2      '", b"TTYPE4  = 'e1      '"))
+    pq.write_table(pa.table([cols["ra"], cols["dec"], cols["e1"], cols["e2"]], names=["ra", "dec", "e1", "e1"]),
+                   d / "dup.parquet")
+    paths.update({"dup_csv": d / "dup.csv", "dup_fits": d / "dup.fits", "dup_parquet": d / "dup.parquet",
+                  "text_e2": d / "text_e2.csv"})
 
 
 def _model_copies(folder, paths):
@@ -144,10 +202,18 @@ CASES = [
     ("--tile 4", "reconstruct {shear} -o {out}/k.fits --method ks --tile 4", "--tile must lie"),
     ("--tile-overlap >= --tile", "reconstruct {shear} -o {out}/k.fits --method ks --tile 16 --tile-overlap 16",
      "--tile-overlap must lie"),
+    ("--png not .png", "reconstruct {shear} -o {out}/k.fits --png {out}/k.jpg --method ks", "expected a .png"),
+    ("reconstruct --seed -1", "reconstruct {shear} -o {out}/k.fits --method ks --noise-realisations 2 --seed -1",
+     "--seed must be a whole number in [0, "),
+    ("reconstruct -o into the package", "reconstruct {shear} -o {package}/k.fits --method ks", "the miu2net package"),
     # reconstruct: inputs
     ("missing input", "reconstruct {out}/nothing.fits -o {out}/k.fits", "no such file"),
     ("input is a folder", "reconstruct {folder} -o {out}/k.fits", "is a directory"),
     ("truncated FITS", "reconstruct {truncated} -o {out}/k.fits --method ks", "truncated"),
+    ("MASK 0.5", "reconstruct {mask_half} -o {out}/k.fits --method ks", "MASK must hold only 1 (observed) and 0"),
+    ("|g| >= 1 observed", "reconstruct {g_big} -o {out}/k.fits --method ks", "reduced shear must be < 1"),
+    ("NOISE 1e-30", "reconstruct {noise_tiny} -o {out}/k.fits --method ks", "NOISE holds 1e-30"),
+    ("two G1 HDUs", "reconstruct {two_g1} -o {out}/k.fits --method ks", "2 HDUs named G1"),
     # reconstruct: catalogues
     ("--size 100000", "reconstruct {cat} -o {out}/k.fits --size 100000", "TB of memory"),
     ("--size 20000", "reconstruct {cat} -o {out}/k.fits --size 20000", "GB of memory"),
@@ -166,6 +232,14 @@ CASES = [
     ("every |e| >= 1", "reconstruct {all_e_bad} -o {out}/k.fits", "|e| >= 1"),
     ("bad --cut", "reconstruct {cat} -o {out}/k.fits --cut 'mag <'", "cannot read the cut"),
     ("missing column", "reconstruct {cat} -o {out}/k.fits --ra-col RA_J2000", "no column 'RA_J2000'"),
+    ("--e2-col e1", "reconstruct {cat} -o {out}/k.fits --e2-col e1", "the column 'e1' is given for e1 and e2"),
+    ("--weight-col dec", "reconstruct {cat} -o {out}/k.fits --weight-col dec", "is given for dec and weight"),
+    ("CSV column name twice", "reconstruct {dup_csv} -o {out}/k.fits", "'e1' appear more than once"),
+    ("FITS column name twice", "reconstruct {dup_fits} -o {out}/k.fits", "'e1' appear more than once"),
+    ("Parquet column name twice", "reconstruct {dup_parquet} -o {out}/k.fits", "'e1' appear more than once"),
+    ("text column", "reconstruct {text_e2} -o {out}/k.fits", "column 'e2' (e2) is not numeric"),
+    ("ra TUNIT m", "reconstruct {ra_metres} -o {out}/k.fits", "unit 'm' (a length, not an angle)"),
+    ("ra TUNIT unknown", "reconstruct {ra_furlongs} -o {out}/k.fits", "unit 'furlongs' (a unit astropy does not know)"),
     # project
     ("project -o onto the particles", "project {particles} --z-lens 0.3 --z-source 1 -o {particles}",
      "would destroy the input"),
@@ -176,6 +250,9 @@ CASES = [
     ("project --compare-png into a missing folder",
      "project {particles} --z-lens 0.3 --z-source 1 -o {out}/k.fits --compare-png {out}/no/c.png", "does not exist"),
     ("project missing particles", "project {out}/none.npz --z-lens 0.3 --z-source 1 -o {out}/k.fits", "no such file"),
+    ("project --compare-png not .png",
+     "project {particles} --z-lens 0.3 --z-source 1 -o {out}/k.fits --compare-png {out}/c.jpg", "expected a .png"),
+    ("project --seed -1", "project {particles} --z-lens 0.3 --z-source 1 -o {out}/k.fits --seed -1", "--seed must be"),
     # simulate
     ("simulate --n 0 --n-test 0", "simulate --out {out}/s.zarr --preset csst-small --n 0 --n-test 0", "empty store"),
     ("simulate --out onto a file", "simulate --out {file} --n 2", "is an existing file"),
@@ -185,16 +262,20 @@ CASES = [
     ("simulate --kappa-pixel-arcmin nan", "simulate --out {out}/s.zarr --kappa-from {folder} --kappa-pixel-arcmin nan",
      "--kappa-pixel-arcmin must be a finite"),
     ("simulate missing --config", "simulate --out {out}/s.zarr --config {out}/none.yaml", "no such configuration file"),
+    ("simulate --seed -1", "simulate --out {out}/s.zarr --seed -1", "--seed must be"),
+    ("simulate --out into the package", "simulate --out {package}/s.zarr --n 2", "the miu2net package"),
     # evaluate
     ("evaluate --out onto a file", "evaluate --data {store} --out {file}", "is an existing file"),
     ("evaluate missing --data", "evaluate --data {out}/none.zarr --out {out}/report", "no such dataset"),
     ("evaluate --n 0", "evaluate --data {store} --out {out}/report --n 0", "--n must be >= 1"),
     ("evaluate --out inside the store", "evaluate --data {store} --out {store}/report", "lies inside the input"),
+    ("evaluate --out into the package", "evaluate --data {store} --out {package}/report", "the miu2net package"),
     # show
     ("show missing store", "show {out}/none.zarr -o {out}/s.png", "no such dataset"),
     ("show -o into a missing folder", "show {store} -o {out}/no/s.png", "does not exist"),
     ("show -o onto a folder", "show {store} -o {folder}", "is an existing directory"),
     ("show unknown split", "show {store} --split nosuch -o {out}/s.png", "--split must be"),
+    ("show -o not .png", "show {store} -o {out}/s.jpg", "expected a .png"),
     # train
     ("train --out onto a file", "train --data {store} --out {file}", "is an existing file"),
     ("train missing --data", "train --data {out}/none.zarr --out {out}/run", "no such file"),
@@ -202,6 +283,10 @@ CASES = [
     ("train --epochs 0", "train --data {store} --out {out}/run --epochs 0", "epochs"),
     ("train bad --n-gal-range", "train --data {store} --out {out}/run --stream --n-gal-range 5,abc", "MIN,MAX"),
     ("train --n-gal-range reversed", "train --data {store} --out {out}/run --stream --n-gal-range 50,5", "MIN <= MAX"),
+    ("train --seed -1", "train --data {store} --out {out}/run --seed -1", "--seed must be"),
+    ("train --out the shipped models", "train --data {store} --out {shipped}", "shipped models' folder"),
+    ("train --out into the package", "train --data {store} --out {package}/run", "the miu2net package"),
+    ("train --config's out into the package", "train --data {store} --config {package_yaml}", "the miu2net package"),
     # calibrate
     ("calibrate into the shipped folder", "calibrate --model miu2net-csst-quick --stream --out {shipped}/mine",
      "shipped models' folder"),
@@ -212,9 +297,17 @@ CASES = [
     ("calibrate missing --data", "calibrate --model {model_copy} --data {out}/none.zarr --out {out}/cal", "no such"),
     ("calibrate --out into a missing folder", "calibrate --model {model_copy} --stream --out {out}/no/cal",
      "does not exist"),
+    ("calibrate --out into the package", "calibrate --model {model_copy} --stream --out {package}/cal",
+     "the miu2net package"),
+    ("calibrate --out onto another model", "calibrate --model {model_copy} --stream --out {model_huge}",
+     "already exist; give a new name"),
+    ("calibrate --out onto another model's JSON", "calibrate --model {model_copy} --stream --out {model_huge}.json",
+     "already exist; give a new name"),
+    ("calibrate --seed -1", "calibrate --model {model_copy} --stream --seed -1 --out {out}/cal", "--seed must be"),
     # models
     ("models list missing --directory", "models list --directory {out}/none", "no such folder"),
     ("export-onnx -o into a missing folder", "models export-onnx {model_copy} -o {out}/no/m.onnx", "does not exist"),
+    ("export-onnx -o into the package", "models export-onnx {model_copy} -o {package}/m.onnx", "the miu2net package"),
     # model files (issue 14 validates the model card; the CLI already reports InputError as one line)
     ("model JSON pixel_arcmin 'x'",
      "reconstruct {shear128} -o {out}/k.fits --method miu2net --option model={model_pixel_x}", "pixel_arcmin"),
@@ -233,8 +326,11 @@ def _case_id(case):
 def test_bad_input_is_one_error_line_and_exit_2(files, tmp_path, name, template, expected):
     out = tmp_path / "out"
     out.mkdir()
-    before = {p: p.stat().st_mtime_ns for p in files.values() if isinstance(p, type(out)) and p.is_file()}
-    names = {k: str(v) for k, v in files.items()} | {"out": str(out), "shipped": str(MODELS_DIR)}
+    inputs = [p for p in files.values() if isinstance(p, type(out)) and p.is_file()]
+    before = {p: p.stat().st_mtime_ns for p in [*inputs, *files["model_dir"].iterdir()]}
+    package = sorted(package_folder().iterdir())
+    names = {k: str(v) for k, v in files.items()} | {"out": str(out), "shipped": str(MODELS_DIR),
+                                                     "package": str(package_folder())}
     import shlex
 
     argv = [part.format(**names) for part in shlex.split(template)]
@@ -247,6 +343,7 @@ def test_bad_input_is_one_error_line_and_exit_2(files, tmp_path, name, template,
     assert not list(out.rglob("*")), f"{name} left files behind: {list(out.rglob('*'))}"
     changed = [p for p, t in before.items() if p.stat().st_mtime_ns != t]
     assert not changed, f"{name} modified its inputs: {changed}"
+    assert sorted(package_folder().iterdir()) == package, f"{name} wrote into the package folder"
 
 
 def test_table_covers_every_command():
@@ -275,7 +372,103 @@ def test_shipped_models_unchanged_by_the_table():
     assert status.stdout.strip() == "", f"shipped models changed: {status.stdout}"
 
 
+def _refused(result, expected):
+    """The promised form: exit code 2, exactly one ``error:`` line holding ``expected``, no traceback."""
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2, f"exit {result.exit_code}, output:\n{result.output}{result.exception!r}"
+    assert len(errors) == 1 and expected in errors[0], result.output
+    assert "Traceback" not in result.output
+
+
+# ---- outputs that are not regular files ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["-o", "--png"])
+def test_output_onto_a_fifo_is_refused_and_left_a_fifo(files, tmp_path, flag):
+    """The atomic rename would replace a FIFO (or /dev/null) by a regular file: refused before any work."""
+    fifo = tmp_path / ("pipe.fits" if flag == "-o" else "pipe.png")
+    os.mkfifo(fifo)
+    outputs = ["-o", str(fifo)] if flag == "-o" else ["-o", str(tmp_path / "k.fits"), "--png", str(fifo)]
+    result = runner.invoke(app, ["reconstruct", str(files["shear"]), "--method", "ks", *outputs])
+    _refused(result, f"{flag} {fifo} exists and is not a regular file")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode), "the FIFO is still a FIFO"
+    assert [p.name for p in tmp_path.iterdir()] == [fifo.name], "nothing written beside it"
+
+
+def test_output_check_refuses_a_character_device_without_writing():
+    from miu2net.errors import InputError
+    from miu2net.validate import check_output_path
+
+    device = Path("/dev/null")
+    if not device.exists() or not stat.S_ISCHR(os.stat(device).st_mode):
+        pytest.skip("no /dev/null character device here")
+    before = os.stat(device)
+    listing = sorted(os.listdir("/dev"))
+    with pytest.raises(InputError, match="is not a regular file"):
+        check_output_path(device, "-o")
+    with pytest.raises(InputError, match="is not a regular file"):
+        check_output_path(device, "--png", suffix=".png")
+    after = os.stat(device)
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+    assert sorted(os.listdir("/dev")) == listing, "no temporary file made in /dev"
+
+
+def test_calibrate_onto_an_existing_stem_leaves_it_unchanged(files, tmp_path):
+    """Either file of a model stem (NAME.safetensors or NAME.json) already there: refused, both left as they were."""
+    for keep in (".json", ".safetensors"):
+        stem = tmp_path / f"mine{keep.replace('.', '_')}"
+        stem.with_suffix(keep).write_text("mine")
+        result = runner.invoke(app, ["calibrate", "--model", str(files["model_copy"]), "--stream", "--n", "2",
+                                     "--out", str(stem)])
+        _refused(result, "already exist")
+        assert stem.with_suffix(keep).read_text() == "mine"
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(stem.name)) == [stem.name + keep]
+
+
+def test_gridded_npz_with_a_map_twice_is_refused(tmp_path):
+    """.npz names are read case-insensitively: g1 and G1 together are the same map twice."""
+    maps = {"G1": np.zeros((16, 16)), "g1": np.zeros((16, 16)), "G2": np.zeros((16, 16)), "PIXSCALE": 0.5}
+    np.savez(tmp_path / "s.npz", **maps)
+    result = runner.invoke(app, ["reconstruct", str(tmp_path / "s.npz"), "-o", str(tmp_path / "k.fits"), "--method", "ks"])
+    _refused(result, "2 arrays named G1")
+    assert not (tmp_path / "k.fits").exists()
+
+
 # ---- accepted, but said: inputs that are changed on reading ------------------------------------------------
+
+
+def test_empty_and_text_csv_cells_are_missing_values_dropped_and_counted(tmp_path):
+    """Empty cells were read as 0.0 (a galaxy at RA 0, or e1 = 0 counted as data); they are missing values."""
+    n = 6000  # rows 0-4: empty RA; rows 5-1004: empty e1; rows 1005-1011: e2 'abc'
+    path = _catalogue(tmp_path / "c.csv", n=n, first={"ra": [np.nan] * 5, "e1": np.r_[[0.1] * 5, [np.nan] * 1000]})
+    lines = path.read_text().splitlines()
+    lines[1006:1013] = [",".join([*row.split(",")[:3], "abc", *row.split(",")[4:]]) for row in lines[1006:1013]]
+    path.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["reconstruct", str(path), "-o", str(tmp_path / "k.fits"), "--method", "ks"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"from {n - 1012} galaxies (1012 rows with missing/NaN/inf values dropped)" in text, text
+    from miu2net.survey import read_catalogue
+
+    cat = read_catalogue(path)
+    assert len(cat) == n - 1012 and cat.meta["n_dropped_nonfinite"] == 1012
+    assert cat.ra.min() > 149.0, "no galaxy put at RA 0"
+
+
+@pytest.mark.parametrize(("unit", "per_degree"), [("deg", 1.0), ("rad", np.pi / 180), ("arcmin", 60.0),
+                                                  ("degrees", 1.0)])
+def test_position_units_are_converted_to_degrees(tmp_path, unit, per_degree):
+    from miu2net.survey import read_catalogue
+
+    cols = _columns(200)
+    plain = read_catalogue(_catalogue(tmp_path / "deg.fits", n=200))
+    path = tmp_path / "c.fits"
+    fits.BinTableHDU.from_columns([fits.Column(name=k, format="D", unit=unit if k in ("ra", "dec") else None,
+                                               array=v * per_degree if k in ("ra", "dec") else v)
+                                   for k, v in cols.items()]).writeto(path)
+    cat = read_catalogue(path)
+    np.testing.assert_allclose(cat.ra, plain.ra, rtol=1e-12)
+    np.testing.assert_allclose(cat.dec, plain.dec, rtol=1e-12)
 
 
 def test_negative_ra_is_wrapped_and_said(tmp_path):

@@ -75,7 +75,7 @@ def test_kappa_fits_round_trip_keeps_wcs(tmp_path, rng):
 
 def test_shear_fits_round_trip_with_wcs(tmp_path, rng):
     wcs = default_wcs((16, 16), 1.0, center_deg=(10.0, -30.0))
-    shear = ShearMap(g1=rng.normal(size=(16, 16)), g2=rng.normal(size=(16, 16)), pixel_arcmin=1.0, wcs=wcs)
+    shear = ShearMap(g1=rng.normal(0, 0.1, (16, 16)), g2=rng.normal(0, 0.1, (16, 16)), pixel_arcmin=1.0, wcs=wcs)
     back = read_shear_map(write_shear_map(shear, tmp_path / "s.fits"))
     np.testing.assert_allclose(back.g1, shear.g1, rtol=1e-6)
     assert back.pixel_arcmin == pytest.approx(1.0) and back.wcs.wcs.crval[1] == -30.0
@@ -83,7 +83,7 @@ def test_shear_fits_round_trip_with_wcs(tmp_path, rng):
 
 def test_npz_input(tmp_path, rng):
     path = tmp_path / "s.npz"
-    np.savez(path, G1=rng.normal(size=(8, 8)), G2=rng.normal(size=(8, 8)), PIXSCALE=2.0)
+    np.savez(path, G1=rng.normal(0, 0.1, (8, 8)), G2=rng.normal(0, 0.1, (8, 8)), PIXSCALE=2.0)
     assert read_shear_map(path).pixel_arcmin == 2.0
 
 

@@ -148,7 +148,7 @@ def reconstruct(
     )
     validate_reconstruct_request(shear_file, output=output, png=png, method=method, options=options,
                                  catalogue=catalogue, noise_realisations=noise_realisations, tile=tile,
-                                 tile_overlap=tile_overlap)
+                                 tile_overlap=tile_overlap, seed=seed)
     if preset is not None:
         from miu2net.config import PRESETS
 
@@ -228,10 +228,10 @@ def _reconstruct_report(kappa, shear, output: Path, png: Path | None, method: st
 
 
 def _catalogue_notes(meta: dict) -> str:
-    """The catalogue rows dropped or changed on reading, e.g. `` (3 rows with NaN/inf dropped)``."""
+    """The catalogue rows dropped or changed on reading, e.g. `` (3 rows with missing/NaN/inf values dropped)``."""
     notes = []
     if meta.get("n_dropped_nonfinite"):
-        notes.append(f"{meta['n_dropped_nonfinite']} rows with NaN/inf dropped")
+        notes.append(f"{meta['n_dropped_nonfinite']} rows with missing/NaN/inf values dropped")
     for reason, count in (meta.get("n_dropped_invalid") or {}).items():
         notes.append(f"{count} rows with {reason} dropped")
     if meta.get("n_ra_wrapped"):
@@ -266,7 +266,7 @@ def project(
     from miu2net.sims.particles import project_kappa, read_particles
 
     _check_project_request(particles_file, output, compare_png, z_lens=z_lens, z_source=z_source, npix=npix,
-                           box=box, particle_mass=particle_mass, hubble=hubble, n_gal=n_gal)
+                           box=box, particle_mass=particle_mass, hubble=hubble, n_gal=n_gal, seed=seed)
     axis_list = [a.strip().lower() for a in axes.split(",") if a.strip()]
     bad = [a for a in axis_list if a not in ("x", "y", "z")]
     if bad or not axis_list:
@@ -360,14 +360,14 @@ def evaluate(
 
 def _check_project_request(particles: Path, output: Path, compare_png: Path | None, *, z_lens: float,
                            z_source: float, npix: int, box: float | None, particle_mass: float | None,
-                           hubble: float | None, n_gal: float) -> None:
+                           hubble: float | None, n_gal: float, seed: int = 0) -> None:
     """The paths and numbers of ``project``, checked before the particles are read (InputError)."""
-    from miu2net.validate import check_input_file, check_map_size_memory, check_number, check_output_path
+    from miu2net.validate import check_input_file, check_map_size_memory, check_number, check_output_path, check_seed
 
     check_input_file(particles, "particles")
     check_output_path(output, "-o", inputs=[particles])
     if compare_png is not None:
-        check_output_path(compare_png, "--compare-png", inputs=[particles], others=[("-o", output)])
+        check_output_path(compare_png, "--compare-png", inputs=[particles], others=[("-o", output)], suffix=".png")
     check_number(z_lens, "--z-lens", low=0.0, low_open=True)
     check_number(z_source, "--z-source", low=0.0, low_open=True)
     if z_source <= z_lens:
@@ -379,6 +379,7 @@ def _check_project_request(particles: Path, output: Path, compare_png: Path | No
     check_number(particle_mass, "--particle-mass", low=0.0, low_open=True)
     check_number(hubble, "--hubble", low=0.0, high=2.0, low_open=True)
     check_number(n_gal, "--n-gal", low=0.0, low_open=True, unit="per arcmin^2")
+    check_seed(seed)
 
 
 def _register_commands() -> None:

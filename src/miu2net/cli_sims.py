@@ -35,9 +35,10 @@ def _build_config(preset_name: str, config_file: Path | None, n: int | None, n_t
 
 
 def _check_simulate_request(out: Path, config: Path | None, kappa_from: Path | None,
-                            kappa_pixel_arcmin: float | None, batch_size: int, workers: int | None) -> None:
+                            kappa_pixel_arcmin: float | None, batch_size: int, workers: int | None,
+                            seed: int | None = None) -> None:
     """The paths and numbers of ``simulate``, checked before the configuration is built (InputError)."""
-    from miu2net.validate import check_number, check_output_path
+    from miu2net.validate import check_number, check_output_path, check_seed
 
     check_output_path(out, "--out", inputs=[p for p in (config, kappa_from) if p is not None], folder=True)
     if config is not None and not config.is_file():
@@ -49,6 +50,7 @@ def _check_simulate_request(out: Path, config: Path | None, kappa_from: Path | N
         raise InputError(f"--batch-size must be >= 1; got {batch_size}")
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be >= 1; got {workers}")
+    check_seed(seed)
 
 
 def simulate_command(
@@ -71,7 +73,7 @@ def simulate_command(
 
     from miu2net.sims.dataset import create_dataset
 
-    _check_simulate_request(out, config, kappa_from, kappa_pixel_arcmin, batch_size, workers)
+    _check_simulate_request(out, config, kappa_from, kappa_pixel_arcmin, batch_size, workers, seed)
     cfg = _build_config(preset, config, n, n_test, seed)
     if truth is not None and truth not in ("halo_model", "nbody"):
         raise InputError(f"--truth must be halo_model or nbody; got {truth!r}")
@@ -127,7 +129,7 @@ def show_command(
         raise InputError(f"{store}: no such dataset (a Zarr folder written by `miu2net simulate`)")
     if split not in ("train", "val", "test"):
         raise InputError(f"--split must be train, val or test; got {split!r}")
-    check_output_path(output, "-o", inputs=[store])
+    check_output_path(output, "-o", inputs=[store], suffix=".png")
     data = SimDataset(store, split, require_complete=False)
     if not -len(data) <= index < len(data):
         raise InputError(f"--index {index} is out of range: split {split} holds {len(data)} samples")

@@ -70,7 +70,7 @@ def train_command(
 ) -> None:
     """Train MIU2Net (or the DeepMass baseline) on a simulated data set; export the best model."""
     from miu2net.config import TrainConfig
-    from miu2net.validate import check_number, check_output_path
+    from miu2net.validate import check_number, check_output_path, check_seed
 
     if out is not None:
         check_output_path(out, "--out", inputs=[p for p in (data, config, sim_config) if p is not None], folder=True)
@@ -80,6 +80,7 @@ def train_command(
     for flag, value in (("--lr", lr), ("--weight-decay", weight_decay), ("--freq-weight", freq_weight),
                         ("--ell-max", ell_max), ("--max-time-minutes", max_time_minutes)):
         check_number(value, flag, low=0.0, low_open=flag in ("--lr", "--ell-max", "--max-time-minutes"))
+    check_seed(seed)
     options = _read_config_file(config) if config is not None else {}
     loss = dict(options.pop("loss", {}) or {})
     flags = {"data": data, "out": out, "arch": arch, "epochs": epochs, "batch_size": batch_size, "lr": lr,
@@ -116,6 +117,9 @@ def train_command(
     options["progress_bar"] = progress
     if options.get("out") is None:
         raise InputError("give --out, the run folder")
+    if out is None:  # the run folder of the --config file, checked as --out is
+        check_output_path(Path(options["out"]), f"--config {config}: out", folder=True,
+                          inputs=[p for p in (data, config, sim_config) if p is not None])
     cfg = TrainConfig(**options)
 
     from miu2net.nn.module import check_train_config, fit
@@ -220,14 +224,18 @@ def calibrate_command(
     from miu2net.nn.calibration import REPORT_LEVELS, calibrate, check_calibration_target, save_calibration
     from miu2net.nn.checkpoint import load_model
     from miu2net.nn.inference import resolve_device
+    from miu2net.validate import check_new_model_stem, check_not_in_package, check_seed
 
     _check_calibrate_numbers(n, edge_pixels, batch_size)
+    check_seed(seed)
+    check_not_in_package(out, "--out")
     if data is not None and not data.exists():
         raise InputError(f"--data {data}: no such store or file")
     if sim_config is not None and not sim_config.is_file():
         raise InputError(f"--sim-config {sim_config}: no such file")
     trained = load_model(model)
     check_calibration_target(trained.path, out)
+    check_new_model_stem(out, "--out")
     dataset, description = calibration_samples(trained.config, data=data, split=split, stream=stream, n=n, seed=seed,
                                                sim_config=sim_config)
     samples = (dataset[i] for i in range(len(dataset)))

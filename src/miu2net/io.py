@@ -4,7 +4,9 @@ Gridded shear in: FITS with image HDUs ``G1``, ``G2``, optional ``MASK`` (1 obse
 ``NOISE`` (per-pixel std of each component), and either a celestial WCS (on ``G1`` or the primary
 header) or the keyword ``PIXSCALE`` (arcmin). NumPy ``.npz`` with the same names (and a scalar
 ``PIXSCALE``) reads too. ``G1``/``G2`` are taken on the map's own axes: ``G1 > 0`` is a stretch along the
-array's x axis (axis 1). NaN is accepted only in masked pixels.
+array's x axis (axis 1). NaN is accepted only in masked pixels (a NaN in MASK reads as masked); MASK
+holds only 0 and 1; in observed pixels the reduced shear has :math:`|g| < 1` and NOISE is above
+:data:`MIN_NOISE`. Each of the four names appears once.
 
 Convergence out: FITS with image HDUs ``KAPPA_E``, ``KAPPA_B`` and, where computed, ``SIGMA``,
 ``SIGMA_NOISE``, ``SNR`` and a trained model's second estimate (``KAPPA_POWER``, the power-faithful
@@ -34,6 +36,11 @@ from miu2net.files import atomic_write
 from miu2net.maps import KappaMap, ShearMap, default_wcs
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
+#: The maps of gridded shear input, by name (FITS HDUs or .npz arrays, case-insensitive).
+SHEAR_MAPS = ("G1", "G2", "MASK", "NOISE")
+#: Smallest per-pixel NOISE (std of a shear component) read in an observed pixel: below it the noise map is
+#: not a shear noise (a unit or placeholder error) and would make the map all zero with an absurd CHI2DOF.
+MIN_NOISE = 1e-8
 
 
 def _is_fits(path: Path) -> bool:
@@ -110,6 +117,7 @@ def _read_fits_shear(path: Path) -> ShearMap:
             raise InputError(f"{path}: not a readable FITS file ({exc})") from None
         with hdul:
             notes = [str(w.message) for w in caught if "truncated" in str(w.message)]
+            _check_unique(path, [hdu.name.upper() for hdu in hdul], "HDU")
             names = {hdu.name.upper(): hdu for hdu in hdul}
             missing = [n for n in ("G1", "G2") if n not in names]
             if missing:
@@ -128,7 +136,10 @@ def _read_fits_shear(path: Path) -> ShearMap:
 def _read_npz_shear(path: Path) -> ShearMap:
     try:
         with np.load(path, allow_pickle=False) as data:
+            _check_unique(path, [k.upper() for k in data.files], "array")
             maps = {k.upper(): np.asarray(data[k]) for k in data.files}
+    except InputError:
+        raise
     except Exception as exc:
         raise InputError(f"{path}: not a readable .npz file ({exc})") from None
     missing = [n for n in ("G1", "G2") if n not in maps]
@@ -140,6 +151,14 @@ def _read_npz_shear(path: Path) -> ShearMap:
     return _build_shear(maps, pixscale, None, str(path))
 
 
+def _check_unique(path: Path, names: list[str], kind: str) -> None:
+    """Refuse a file holding one of the shear maps (:data:`SHEAR_MAPS`) twice: which one is meant is unknown."""
+    twice = [n for n in SHEAR_MAPS if names.count(n) > 1]
+    if twice:
+        raise InputError(f"{path}: {', '.join(f'{names.count(n)} {kind}s named {n}' for n in twice)}; "
+                         f"give each of {', '.join(SHEAR_MAPS)} once")
+
+
 def _build_shear(maps: dict, pixscale: Any, wcs: WCS | None, source: str) -> ShearMap:
     g1 = maps["G1"]
     if g1.ndim != 2:
@@ -148,15 +167,27 @@ def _build_shear(maps: dict, pixscale: Any, wcs: WCS | None, source: str) -> She
     pixel = _pixel_scale(pixscale, wcs, source)
     mask = maps.get("MASK")
     if mask is not None:
-        mask = np.where(np.isfinite(mask), mask, 0.0)
-        mask = (mask > 0).astype(np.float64)
+        mask = np.where(np.isfinite(mask), mask, 0.0)  # NaN (or inf) reads as masked
+        other = np.unique(mask[(mask != 0) & (mask != 1)])
+        if other.size:
+            raise InputError(f"{source}: MASK must hold only 1 (observed) and 0 (masked); found "
+                             f"{', '.join(f'{v:g}' for v in other[:5])}{' ...' if other.size > 5 else ''}")
     try:
-        return ShearMap(
+        shear = ShearMap(
             g1=g1, g2=maps["G2"], mask=mask, noise=maps.get("NOISE"), pixel_arcmin=pixel, wcs=wcs,
             meta={"input": source},
         )
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
+    observed = shear.observed
+    modulus = np.hypot(shear.g1, shear.g2)[observed]
+    if np.any(modulus >= 1.0):
+        raise InputError(f"{source}: {int(np.count_nonzero(modulus >= 1.0))} observed pixel(s) have |g| >= 1 (up to "
+                         f"{modulus.max():.4g}); reduced shear must be < 1: mask them (MASK = 0) or check the maps")
+    if shear.noise is not None and shear.noise[observed].min() <= MIN_NOISE:
+        raise InputError(f"{source}: NOISE holds {shear.noise[observed].min():.3g} in observed pixels; a shear noise "
+                         f"(std per component, typically 0.01 to 1) must be > {MIN_NOISE:g}: check its units")
+    return shear
 
 
 def read_shear_map(path: str | Path) -> ShearMap:

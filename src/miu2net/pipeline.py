@@ -136,7 +136,8 @@ def reconstruct_file(
     from miu2net.survey.tiling import reconstruct_tiled
 
     validate_reconstruct_request(Path(path), method=method, options=options, catalogue=catalogue,
-                                 noise_realisations=noise_realisations, tile=tile, tile_overlap=tile_overlap)
+                                 noise_realisations=noise_realisations, tile=tile, tile_overlap=tile_overlap,
+                                 seed=seed)
     if isinstance(survey, str):
         from miu2net.config import preset  # pydantic models: imported when a preset is named
 
@@ -286,21 +287,24 @@ def validate_reconstruct_request(
     noise_realisations: int = 0,
     tile: int | None = None,
     tile_overlap: int = 32,
+    seed: int = 0,
 ) -> None:
     """Everything ``reconstruct_file`` and the outputs need, checked before any work (InputError).
 
     The input exists; each output can be written and is neither the input nor another output; the
     method and its option values are known and in range; the catalogue's gridding options are finite
-    and in range, and an asked map size fits in memory (:func:`miu2net.validate.check_map_size_memory`).
+    and in range, and an asked map size fits in memory (:func:`miu2net.validate.check_map_size_memory`);
+    the figure is a ``.png``; the seed is one the random generator takes.
     """
-    from miu2net.validate import check_input_file, check_map_size_memory, check_number, check_output_path
+    from miu2net.validate import check_input_file, check_map_size_memory, check_number, check_output_path, check_seed
 
     path = Path(path)
     check_input_file(path, "input")
     if output is not None:
         check_output_path(output, "-o", inputs=[path])
     if png is not None:
-        check_output_path(png, "--png", inputs=[path], others=[("-o", output)])
+        check_output_path(png, "--png", inputs=[path], others=[("-o", output)], suffix=".png")
+    check_seed(seed)
     if method != AUTO:
         check_method_options(method, options or {})
     else:

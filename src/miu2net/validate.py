@@ -26,6 +26,9 @@ from miu2net.errors import InputError
 #: Bytes a reconstruction holds per map pixel (module docstring); the basis of the size bound.
 BYTES_PER_PIXEL = 600
 
+#: Largest seed a command accepts: the random generators' (numpy's legacy, torch's, Lightning's) 32-bit range.
+MAX_SEED = 2**32 - 1
+
 
 def physical_memory_bytes() -> int:
     """Total physical memory of this machine in bytes (psutil when present, else sysconf)."""
@@ -78,6 +81,41 @@ def check_number(value: float | int | None, flag: str, *, low: float | None = No
         raise InputError(f"{flag} must lie in {left}{lo}, {hi}{right}{unit}; got {value:g}")
 
 
+def check_seed(seed: int | None, flag: str = "--seed") -> None:
+    """Refuse a seed the random generators do not take (negative, or beyond 32 bits). None passes."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise InputError(f"{flag} must be a whole number in [0, {MAX_SEED}]; got {seed}")
+
+
+def package_folder() -> Path:
+    """The installed ``miu2net`` package's own folder (its code and its shipped models)."""
+    import miu2net
+
+    return Path(miu2net.__file__).resolve().parent
+
+
+def check_not_in_package(path: Path, flag: str) -> None:
+    """Refuse an output inside the installed package (:func:`package_folder`): writing there would change
+    the code or the shipped models of every user of this installation."""
+    package = package_folder()
+    if _inside(Path(path), package):
+        models = package / "models"
+        where = f"the shipped models' folder {models}" if _inside(Path(path), models) else f"the miu2net package {package}"
+        raise InputError(f"{flag} {path} lies in {where}; commands never write into the installed package: "
+                         "write elsewhere (e.g. runs/NAME)")
+
+
+def check_new_model_stem(path: Path, flag: str) -> None:
+    """Refuse a model output stem (``NAME`` writes ``NAME.safetensors`` and ``NAME.json``) where a model
+    file already exists: it would be overwritten without a word."""
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix.lower() in (".safetensors", ".json") else path
+    existing = [str(stem) + s for s in (".safetensors", ".json") if Path(str(stem) + s).exists()]
+    if existing:
+        raise InputError(f"{flag} {path}: {' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
+                         "give a new name (or remove the old model first)")
+
+
 def _same_file(a: Path, b: Path) -> bool:
     """True when ``a`` and ``b`` name the same file (resolved paths, or the same inode when both exist)."""
     try:
@@ -92,6 +130,9 @@ def check_output_path(path: Path, flag: str, *, inputs: Iterable[Path] = (), oth
                       folder: bool = False, suffix: str | None = None) -> None:
     """Refuse an output that cannot be written, or that would overwrite an input or another output.
 
+    Also refused: an output inside the installed package (:func:`check_not_in_package`), and an existing
+    file output that is not a regular file (``/dev/null``, a FIFO: the atomic rename would replace it).
+
     Args:
         path: where the command will write.
         flag: the option named in the message (``-o``, ``--png`` ...).
@@ -104,13 +145,15 @@ def check_output_path(path: Path, flag: str, *, inputs: Iterable[Path] = (), oth
     path = Path(path)
     if str(path) in ("", "."):
         raise InputError(f"{flag}: give a {'folder' if folder else 'file'} name")
+    check_not_in_package(path, flag)
     if folder and path.exists() and not path.is_dir():
         raise InputError(f"{flag} {path} is an existing file; give a folder (existing or new)")
     if not folder and path.is_dir():
         raise InputError(f"{flag} {path} is an existing directory; give a file name, e.g. {path / 'out'}"
                          + (suffix or ".fits"))
-    if suffix is not None and path.suffix.lower() != suffix:
-        raise InputError(f"{flag} {path}: expected a {suffix} file name")
+    if not folder and path.exists() and not path.is_file():  # the atomic rename would replace it by a file
+        raise InputError(f"{flag} {path} exists and is not a regular file (a device, FIFO or socket); "
+                         "give the name of a new or existing regular file")
     for source in inputs:
         if source is not None and _same_file(path, Path(source)):
             raise InputError(f"{flag} {path} is the input {source}: writing it would destroy the input; "
@@ -121,6 +164,8 @@ def check_output_path(path: Path, flag: str, *, inputs: Iterable[Path] = (), oth
     for other_flag, other in others:
         if other is not None and _same_file(path, Path(other)):
             raise InputError(f"{flag} {path} is also {other_flag}: give each output its own name")
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise InputError(f"{flag} {path}: expected a {suffix} file name")
     parent = path.parent if str(path.parent) else Path(".")
     if folder:  # a new folder is made with its parents: the nearest existing ancestor must be a writable folder
         while not parent.exists() and parent != parent.parent:
