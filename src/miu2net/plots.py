@@ -122,9 +122,11 @@ def plot_reconstruction(kappa, path: str | Path, *, mask: np.ndarray | None = No
     """The figure of ``miu2net reconstruct --png``, laid out as lensing papers show mass maps.
 
     Four panels (2x2): κ_E and κ_B, both smoothed by the same Gaussian of ``smooth_pixels`` pixels for
-    display and on one symmetric asinh scale (linear over the noise, up to the highest peak); the
-    detection S/N κ_E/σ_noise (:func:`detection_snr`, as in the FITS, unsmoothed by the figure); the
-    total error σ (``SIGMA``, else ``SIGMA_NOISE``). Axes are RA/Dec from the map's WCS; pixels
+    display, κ_E on a symmetric asinh scale (linear over the noise, up to the highest peak) and κ_B on
+    its own symmetric linear scale (a trained model's κ_B is the raw KS null test, noise-dominated: on
+    κ_E's scale it would read as B ≫ E); the detection S/N κ_E/σ_noise (:func:`detection_snr`, as in the
+    FITS, unsmoothed by the figure); the total error σ (``SIGMA``, else ``SIGMA_NOISE``) from its 1st to
+    its 99th percentile. The title names the model and its DATAOK (:func:`provenance_line`). Axes are RA/Dec from the map's WCS; pixels
     without data (``mask`` 0) are greyed and hatched. Panels without the map they need say so.
 
     Args:
@@ -143,12 +145,16 @@ def plot_reconstruction(kappa, path: str | Path, *, mask: np.ndarray | None = No
     snr = detection_snr(kappa.kappa_e, kappa.sigma_noise)
     error, error_name = ((kappa.sigma, "total error σ (68 %)") if kappa.sigma is not None
                          else (kappa.sigma_noise, "noise-only error σ_noise"))
+    b_norm = _symmetric_norm(kappa_b, observed)
+    b_label = ("$\\kappa_B$ (KS null test: noise, same smoothing, own scale)"
+               if (kappa.meta.get("options") or {}).get("b_mode", "ks") == "ks" and kappa.meta.get("model")
+               else "$\\kappa_B$ (same smoothing, own scale)")
     panels = [
         (f"$\\kappa_E$ ({smoothing})", kappa_e, "RdBu_r", norm, "$\\kappa_E$ (dimensionless)"),
-        ("$\\kappa_B$ (same smoothing and scale)", kappa_b, "RdBu_r", norm, "$\\kappa_B$ (dimensionless)"),
+        (b_label, kappa_b, "RdBu_r", b_norm, "$\\kappa_B$ (dimensionless)"),
         ("detection S/N = $\\kappa_E / \\sigma_{\\rm noise}$", snr, "RdBu_r", _snr_norm(snr, observed),
          "S/N (σ_noise from rotated ellipticities)"),
-        (error_name, error, "viridis", None, "σ (κ units, dimensionless)"),
+        (error_name, error, "viridis", _range_norm(error, observed), "σ (κ units, dimensionless)"),
     ]
     fig = plt.figure(figsize=(11.5, 10), layout="constrained")
     for position, (label, data, cmap, panel_norm, unit) in enumerate(panels, start=1):
@@ -164,8 +170,45 @@ def plot_reconstruction(kappa, path: str | Path, *, mask: np.ndarray | None = No
         bar = fig.colorbar(im, ax=ax, shrink=0.82, label=unit)
         if panel_norm is norm:
             _asinh_ticks(bar, norm)
-    fig.suptitle((title + "\n" if title else "") + "grey hatched: no galaxies (unobserved)", fontsize=11)
+    fig.suptitle("\n".join(filter(None, [title, provenance_line(kappa.meta),
+                                          "grey hatched: no galaxies (unobserved)"])), fontsize=11)
     _save_atomic(fig, path)
+
+
+def provenance_line(meta: dict) -> str:
+    """What made the map, for a figure's title: the model (and estimate) of a trained method and its
+    DATAOK, else nothing."""
+    if not meta.get("model"):
+        return ""
+    parts = [f"model {meta['model']}"]
+    if meta.get("estimate"):
+        parts.append(f"KAPPA_E = the {'power-faithful' if meta['estimate'] == 'power' else 'minimum-RMSE'} map")
+    if "dataok" in meta:
+        parts.append("DATAOK = T" if meta["dataok"] else "DATAOK = F: the data are not what the model knows")
+    return "; ".join(parts)
+
+
+def _symmetric_norm(data: np.ndarray, observed: np.ndarray):
+    """Symmetric linear scale to the 99.5th percentile of |data| in the observed area."""
+    from matplotlib.colors import Normalize
+
+    values = np.abs(data[observed & np.isfinite(data)])
+    top = float(np.percentile(values, 99.5)) if values.size else 0.0
+    return Normalize(vmin=-top, vmax=top) if top > 0 else None
+
+
+def _range_norm(data: np.ndarray | None, observed: np.ndarray):
+    """Linear scale from the 1st to the 99th percentile of the observed area: one extreme pixel (a
+    cluster's core, a lone galaxy) does not set the scale of the whole map."""
+    from matplotlib.colors import Normalize
+
+    if data is None:
+        return None
+    values = data[observed & np.isfinite(data)]
+    if not values.size:
+        return None
+    lo, hi = np.percentile(values, [1.0, 99.0])
+    return Normalize(vmin=float(lo), vmax=float(hi)) if hi > lo else None
 
 
 def _asinh_ticks(bar, norm) -> None:
