@@ -45,7 +45,7 @@ def throughput(device: str, batch: int, repeat: int) -> float:
     from miu2net.nn.inference import load
 
     net = load("miu2net-csst").model.to(device).eval()
-    raw = torch.zeros(batch, 4, 128, 128, device=device)
+    raw = torch.zeros(batch, net.n_raw, 128, 128, device=device)  # a fifth field: the whole field's Wiener map
     raw[:, :2] = 0.05 * torch.randn(batch, 2, 128, 128, device=device)
     raw[:, 2], raw[:, 3] = 1.0, 0.1
     with torch.inference_mode():

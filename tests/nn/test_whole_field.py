@@ -108,3 +108,20 @@ def test_tiles_see_the_wiener_map_of_the_whole_field(tmp_path):
                         pixel_arcmin=PIXEL)
     assert np.abs(tile - whole[:32, :32]).max() > 10 * np.abs(kappa.kappa_e - whole).max(), \
         "the test must be able to tell a tile's own Wiener map from the whole field's"
+
+
+def test_correction_high_pass_keeps_what_a_tile_can_see():
+    """The correction to the whole field's Wiener map is high-passed at the tile's fundamental mode: a
+    smooth, field-wide correction (what a 128² tile cannot know) goes, one at a few arcmin stays."""
+    from miu2net.nn.inference import high_pass, tile_fundamental_ell
+
+    assert tile_fundamental_ell((128, 128), 0.41) == pytest.approx(2 * np.pi / (128 * 0.41 / 60 * np.pi / 180))
+    y, x = np.mgrid[:256, :256]
+    smooth = 0.01 * np.cos(2 * np.pi * x / 256)  # ℓ ≈ 206 on 256² of 0.41'
+    fine = 0.01 * np.cos(2 * np.pi * x / 8)  # ℓ ≈ 6600
+    ell_min = tile_fundamental_ell((128, 128), 0.41)
+    inner = (slice(40, -40), slice(40, -40))  # away from the reflecting edges
+    assert np.abs(high_pass(smooth, ell_min, 0.41)[inner]).max() < 0.4 * 0.01, "field-wide modes are removed"
+    np.testing.assert_allclose(high_pass(fine, ell_min, 0.41)[inner], fine[inner], atol=2e-4,
+                               err_msg="arcminute modes pass unchanged")
+    np.testing.assert_array_equal(high_pass(smooth, 0.0, 0.41), smooth)

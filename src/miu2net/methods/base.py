@@ -125,6 +125,7 @@ OPTIONS: dict[str, Option] = {
     "coverage": Option("float", low=0.0, high=1.0, low_open=True, high_open=True),
     "symmetrise": Option("bool"),
     "estimate": Option("str"),
+    "correction_ell_min": Option("float", optional=True, low=0.0),
 }
 
 

@@ -31,6 +31,7 @@ def reconstruct(
     coverage: float = 0.68,
     symmetrise: bool = False,
     estimate: str = "mean",
+    correction_ell_min: float | None = None,
 ) -> KappaMap:
     """MIU2Net convergence of a gridded shear map.
 
@@ -55,6 +56,10 @@ def reconstruct(
             power-faithful map; ``power``: ``kappa_e`` is the power-faithful map (power spectra,
             one-point PDF, higher-order statistics), ``kappa_mean`` the other and no ``sigma``. Needs a
             two-estimate model for ``power``.
+        correction_ell_min: for a residual model (``miu2net-csst``), the correction to the whole field's
+            Wiener map is high-passed at this ℓ (inverse radians; half its power kept there): None (default)
+            the fundamental mode of the model's tile (411 for 128² of 0.41′), the scale below which a tile
+            cannot know the field; 0 keeps the correction whole (:mod:`miu2net.nn.inference`).
 
     Returns:
         KappaMap (kappa_e from the network; kappa_b per ``b_mode``; for a calibrated model ``sigma``, the
@@ -63,10 +68,11 @@ def reconstruct(
     """
     return reconstruct_with_model(shear, method="miu2net", model=model, device=device, batch_size=batch_size,
                                   allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, b_mode=b_mode,
-                                  coverage=coverage, symmetrise=symmetrise, estimate=estimate)
+                                  coverage=coverage, symmetrise=symmetrise, estimate=estimate,
+                                  correction_ell_min=correction_ell_min)
 
 
 METHOD = TrainedMethod("miu2net", reconstruct, options(
     "model", "device", "batch_size", "allow_mismatch", "tile_overlap", "b_mode", "coverage",
-    "symmetrise", "estimate",
+    "symmetrise", "estimate", "correction_ell_min",
 ), family="miu2net")

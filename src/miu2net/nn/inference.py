@@ -82,6 +82,8 @@ from miu2net.nn.checkpoint import TrainedModel, load_model
 from miu2net.nn.registry import family_of
 from miu2net.physics.consistency import b_to_e_ratio, chi2_per_dof
 from miu2net.physics.operators import ks93_inverse, rotate_shear
+from miu2net.physics.smoothing import gaussian_smooth
+from miu2net.physics.units import ARCMIN_TO_RAD
 from miu2net.physics.wiener import DEFAULT_Z_SOURCE, signal_power, wiener_kappa
 from miu2net.tiles import feather, tile_starts
 
@@ -184,7 +186,7 @@ def predict_raw(net: Any, raw: np.ndarray, *, tile: tuple[int, int], overlap: in
 
 def predict(shear: ShearMap, *, model: Any = DEFAULT_MODELS["miu2net"], device: str = "cpu", batch_size: int = 8,
             allow_mismatch: bool = False, tile_overlap: int | None = None, family: str | None = None,
-            symmetrise: bool = False) -> tuple[np.ndarray, Any, list[str]]:
+            symmetrise: bool = False, correction_ell_min: float | None = None) -> tuple[np.ndarray, Any, list[str]]:
     """Every output channel ``[C, ny, nx]`` of a trained model on ``shear`` (channel 0 is κ; channel 1, when
     the model has one, the network's raw spread of κ, :mod:`miu2net.nn.base`), the loaded model, and the
     mismatch notes (non-empty only with ``allow_mismatch``). ``shear`` must be on the model's pixel: no
@@ -204,6 +206,7 @@ def predict(shear: ShearMap, *, model: Any = DEFAULT_MODELS["miu2net"], device: 
     py, px = max(ty - ny, 0), max(tx - nx, 0)
     if py or px:  # embedded in the model's field, the outside masked (centred)
         raw = np.pad(raw, ((0, 0), (py // 2, py - py // 2), (px // 2, px - px // 2)))
+    kappa_wf = None
     if "wiener" in trained.model.inputs:
         # The whole field's Wiener map, once, before any tiling: every tile then carries every scale.
         kappa_wf = wiener_kappa(raw[0], raw[1], raw[2], raw[3], pixel_arcmin=shear.pixel_arcmin,
@@ -214,7 +217,28 @@ def predict(shear: ShearMap, *, model: Any = DEFAULT_MODELS["miu2net"], device: 
         raise InputError(f"tile_overlap must be in [0, {min(ty, tx)}); got {overlap}")
     out = predict_raw(trained.model, raw, tile=(ty, tx), overlap=overlap, device=device, batch_size=batch_size,
                       symmetrise=symmetrise)
+    if getattr(trained.model, "residual", False) and kappa_wf is not None:
+        ell_min = tile_fundamental_ell((ty, tx), shear.pixel_arcmin) if correction_ell_min is None \
+            else float(correction_ell_min)
+        for c in [c for c in (0, 2) if c < out.shape[0]]:
+            out[c] = kappa_wf + high_pass(out[c] - kappa_wf, ell_min, shear.pixel_arcmin)
     return out[:, py // 2:py // 2 + ny, px // 2:px // 2 + nx], trained, notes
+
+
+def tile_fundamental_ell(tile: tuple[int, int], pixel_arcmin: float) -> float:
+    """ℓ of the fundamental mode of a tile (inverse radians): 2π over its longer side."""
+    return 2.0 * np.pi / (max(tile) * float(pixel_arcmin) * ARCMIN_TO_RAD)
+
+
+def high_pass(field: np.ndarray, ell_min: float, pixel_arcmin: float) -> np.ndarray:
+    r"""``field`` less its Gaussian-smoothed self: the transfer :math:`1 - e^{-\ell^2\sigma^2/2}` with
+    :math:`\sigma = \sqrt{2\ln 2}/\ell_{\min}` keeps half the amplitude of a mode at ``ell_min`` (inverse
+    radians), nothing at ℓ → 0 and all of it at high ℓ; reflecting edges (no wrap-around). ``ell_min`` 0:
+    ``field`` unchanged."""
+    if ell_min <= 0:
+        return field
+    sigma_arcmin = np.sqrt(2.0 * np.log(2.0)) / float(ell_min) / ARCMIN_TO_RAD
+    return field - gaussian_smooth(field, sigma_arcmin=sigma_arcmin, pixel_arcmin=pixel_arcmin)
 
 
 def wiener_prior(trained: TrainedModel) -> Any:
@@ -250,7 +274,8 @@ def bin_to_model(shear: ShearMap, model: Any) -> tuple[ShearMap, dict | None]:
 
 def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: str, batch_size: int,
                            allow_mismatch: bool, tile_overlap: int | None, b_mode: str,
-                           coverage: float = 0.68, symmetrise: bool = False, estimate: str = "mean") -> KappaMap:
+                           coverage: float = 0.68, symmetrise: bool = False, estimate: str = "mean",
+                           correction_ell_min: float | None = None) -> KappaMap:
     """The shared body of the ``miu2net`` and ``deepmass`` methods (module docstring)."""
     if b_mode not in ("ks", "network", "zero"):
         raise InputError(f"b_mode must be 'ks', 'network' or 'zero'; got {b_mode!r}")
@@ -272,7 +297,7 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
     try:
         out, trained, notes = predict(shear, model=trained, device=device, batch_size=batch_size,
                                       allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, family=method,
-                                      symmetrise=symmetrise)
+                                      symmetrise=symmetrise, correction_ell_min=correction_ell_min)
     except InputError as exc:
         if binned is None:
             raise
@@ -282,7 +307,8 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
     elif b_mode == "network":
         r1, r2 = rotate_shear(shear.g1, shear.g2, np.pi / 4)
         rotated, _, _ = predict(shear.with_shear(r1, r2), model=trained, device=device, batch_size=batch_size,
-                                allow_mismatch=True, tile_overlap=tile_overlap, symmetrise=symmetrise)
+                                allow_mismatch=True, tile_overlap=tile_overlap, symmetrise=symmetrise,
+                                correction_ell_min=correction_ell_min)
         kappa_b = -rotated[0]
     else:
         kappa_b = np.zeros(shear.shape)
@@ -291,7 +317,8 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
         "model": trained.name,
         "options": {"model": str(model) if not hasattr(model, "config") else trained.name, "device": device,
                     "batch_size": batch_size, "allow_mismatch": allow_mismatch, "tile_overlap": tile_overlap,
-                    "b_mode": b_mode, "coverage": coverage, "symmetrise": symmetrise, "estimate": estimate},
+                    "b_mode": b_mode, "coverage": coverage, "symmetrise": symmetrise, "estimate": estimate,
+                    "correction_ell_min": correction_ell_min},
         "model_config": model_config(trained),
     }
     if binned is not None:
