@@ -1,44 +1,14 @@
 r"""Wiener filter: the posterior mean of a Gaussian convergence field given masked, noisy shear.
 
-Model (Jeffrey et al. 2018, arXiv:1801.08945, on a flat grid). The data are the complex shear
-:math:`d = A\kappa + n` on the observed pixels, with :math:`\kappa = \kappa_E + i\kappa_B`, the KS93
-forward operator :math:`A = \mathcal F^{-1}\hat D\mathcal F` (see :mod:`miu2net.physics.operators`),
-noise independent per pixel with variance :math:`\sigma^2(x)` per shear component (``ShearMap.noise``;
-masked pixels carry no information, :math:`N^{-1} = 0`), and a Gaussian prior on :math:`\kappa_E` of
-power spectrum :math:`C_\ell` (pyccl, :func:`miu2net.physics.cosmology.kappa_cl`) and on
-:math:`\kappa_B` of power :math:`r_B C_\ell` (option ``b_mode_prior``). The posterior mean is
+The model (Jeffrey et al. 2018, arXiv:1801.08945, on a flat grid: KS93 forward operator, per-pixel noise,
+masked pixels without information, a Gaussian prior of the pyccl :math:`C_\ell` on :math:`\kappa_E` and of
+:math:`r_B C_\ell` on :math:`\kappa_B`), its whitened preconditioned conjugate-gradient solve, its cost and
+the padded grid that keeps the map a cut of a larger sky are :mod:`miu2net.physics.wiener`'s, where the
+solver lives (it also gives the networks' whole-field Wiener input). This module is the method: the
+options and their checks, the noise weights and the data of a :class:`~miu2net.maps.ShearMap` on the
+padded grid, and the B-mode null test.
 
-.. math:: \kappa_{\rm WF} = \left(S^{-1} + A^\dagger N^{-1} A\right)^{-1} A^\dagger N^{-1} d .
-
-It is solved without ever inverting S, in whitened variables :math:`\kappa = S^{1/2} y`:
-
-.. math:: \left(1 + S^{1/2} A^\dagger N^{-1} A S^{1/2}\right) y = S^{1/2} A^\dagger N^{-1} d ,
-
-a symmetric positive-definite system (eigenvalues between 1 and 1 + the largest signal-to-noise ratio
-per mode). In this normalisation the discrete Fourier transform of a real field has
-:math:`\langle|{\rm fft2}\,\kappa|^2\rangle = N_{\rm pix} C_\ell/\Delta^2` (:math:`\Delta` the pixel side
-in radians), i.e. :math:`S = \mathcal F^{-1}{\rm diag}(C_\ell/\Delta^2)\mathcal F`, the normalisation of
-:mod:`miu2net.stats.spectra`. The :math:`\ell = 0` mode (mass sheet) has zero prior power and is zero in
-the result (the mean over the padded grid). Jeffrey et al. solve the same system with a messenger field.
-
-Cost. Every operator is diagonal either in pixel space (:math:`N^{-1}`, the mask) or in Fourier space
-(:math:`S`, :math:`A`); the unknowns are kept as real FFTs, so one iteration costs two inverse and two
-forward real FFTs per right-hand side (:class:`WienerSolver`). Conjugate gradients are preconditioned
-by the Fourier-diagonal :math:`(1 + \bar w S)^{-1}` (:math:`\bar w` the mean inverse noise variance),
-exact for a complete field of uniform noise: whitening by :math:`S^{1/2}` alone leaves the condition
-number at 1 + the largest S/N per mode, which grows as a larger map reaches lower ℓ (26, 55 and 78
-iterations at 256², 1024² and 4096², 0.82′ pixels, 15 % masked, for ‖r‖/‖b‖ < 1e-4), while with this
-preconditioner the count stays nearly flat (16, 19 and 19; ``benchmarks/speed_methods.py``). The
-C_ℓ table from pyccl is computed once per source configuration and process (cached); the prior on the
-grid is then an interpolation. The cost therefore grows like :math:`N_{\rm pix}\log N_{\rm pix}`.
-With ``b_mode_prior = 0`` the B-mode null test is a second right-hand side of the same batched CG.
-
-Finite field. With ``pad=True`` the map is placed at the centre of a periodic grid with an unobserved
-margin (:math:`N^{-1}=0`) of ``pad_pixels`` on each side: the map is treated as a cut of a larger sky,
-and the prior fills the surroundings, so no periodic wrap-around couples opposite edges. The margin is
-a fixed angle (26′ by default), not a fraction of the map (see :func:`reconstruct`).
-
-The grid, the noise weights and the reduced-shear correction defined here (:class:`LensingGrid`,
+The grid, the noise weights and the reduced-shear correction (:class:`LensingGrid`,
 :func:`inverse_noise_weights`, :func:`shear_from_reduced`) are shared by the iterative methods
 (:mod:`.ksplus`, :mod:`.sparse`, :mod:`.mcalens`), and :class:`WienerSolver` is reused by MCALens.
 """

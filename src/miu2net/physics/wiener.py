@@ -36,7 +36,7 @@ With ``b_mode_prior = 0`` the B-mode null test is a second right-hand side of th
 Finite field. With ``pad=True`` the map is placed at the centre of a periodic grid with an unobserved
 margin (:math:`N^{-1}=0`) of ``pad_pixels`` on each side: the map is treated as a cut of a larger sky,
 and the prior fills the surroundings, so no periodic wrap-around couples opposite edges. The margin is
-a fixed angle (26′ by default), not a fraction of the map (see :func:`reconstruct`).
+a fixed angle (26′ by default, :data:`DEFAULT_PAD_ARCMIN`), not a fraction of the map.
 
 Used by the ``wiener`` and ``mcalens`` methods (:mod:`miu2net.methods.wiener`, with the option checks
 and the :class:`~miu2net.maps.ShearMap` glue there) and by the networks whose input is the Wiener map of
