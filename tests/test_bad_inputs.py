@@ -28,6 +28,15 @@ from miu2net.validate import package_folder
 runner = CliRunner()
 
 
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+_HAS_GPU = _has_gpu()
+
+
 def _catalogue(path, n=4000, side_deg=0.3, ra0=150.0, dec0=2.0, seed=1, units=None, **overrides):
     """A uniform catalogue of ``n`` galaxies on a ``side_deg`` square, shape noise only; ``overrides``
     replace whole columns (arrays) or their first rows (dict ``{column: values}`` under ``"first"``);
@@ -95,6 +104,12 @@ def files(tmp_path_factory):
              "particles": d / "particles.npz", "folder": d / "a_folder", "store": d / "empty.zarr",
              "file": d / "existing.txt", "model_dir": d / "models"}
     np.savez(paths["particles"], pos=rng.uniform(0, 10, (100, 3)), mass=np.ones(100))
+    paths["particles_text"] = d / "particles_text.npz"
+    np.savez(paths["particles_text"], pos=rng.uniform(0, 10, (100, 3)).astype(str), mass=np.ones(100))
+    paths["particles_negative"] = d / "particles_negative.npz"
+    np.savez(paths["particles_negative"], pos=rng.uniform(0, 10, (100, 3)), mass=np.r_[np.ones(99), -1.0])
+    paths["big_map_yaml"] = d / "big_map.yaml"
+    paths["big_map_yaml"].write_text("survey:\n  map_size: 100000\n")
     paths["package_yaml"] = d / "train.yaml"
     paths["package_yaml"].write_text(f"train:\n  out: {package_folder() / 'run'}\n")
     _duplicates_and_text(d, paths)
@@ -105,7 +120,32 @@ def files(tmp_path_factory):
     _model_copies(paths["model_dir"], paths)
     _model_shear(d / "shear128.fits", rng)
     paths["shear128"] = d / "shear128.fits"
+    _damaged_stores(d, paths)
     return paths
+
+
+def _damaged_stores(d, paths):
+    """Copies of a small store (32² maps at the shipped model's 0.82'), each damaged one way: a split
+    removed, the kappa arrays removed, sample 0's kappa chunk deleted or overwritten with junk (its
+    ``done`` flag still set)."""
+    from miu2net.config import preset
+    from miu2net.sims.dataset import create_dataset
+
+    good = d / "good.zarr"
+    config = preset("csst-small").updated(survey={"map_size": 32, "pixel_arcmin": 0.82},
+                                          sim={"n_samples": 6, "n_test": 1})
+    create_dataset(good, config, scheduler="sync", progress=False)
+    splits = ("train", "val", "test")
+    damage = {"nosplit": lambda s: shutil.rmtree(s / "test"),
+              "nokappa": lambda s: [shutil.rmtree(s / split / "kappa") for split in splits],
+              "lostchunk": lambda s: [(s / split / "kappa" / "c" / "0" / "0" / "0").unlink() for split in splits],
+              "corrupt": lambda s: [(s / split / "kappa" / "c" / "0" / "0" / "0").write_bytes(b"not zstd data")
+                                    for split in splits]}
+    for name, edit in damage.items():
+        shutil.copytree(good, d / f"{name}.zarr")
+        edit(d / f"{name}.zarr")
+        paths[f"store_{name}"] = d / f"{name}.zarr"
+    paths["store_good"] = good
 
 
 def _duplicates_and_text(d, paths):
@@ -128,11 +168,13 @@ def _duplicates_and_text(d, paths):
 
 
 def _model_copies(folder, paths):
-    """Copies of the shipped model: intact, with a non-numeric pixel, with NaN weights, with 10⁶ output channels."""
+    """Copies of the shipped model: intact, with a non-numeric pixel, with NaN weights, with 10⁶ output channels,
+    with a tensor whose shape is not the one its JSON describes."""
+    from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
     src = MODELS_DIR / "miu2net-csst-quick"
-    for name in ("copy", "pixel_x", "nan_weights", "huge"):
+    for name in ("copy", "pixel_x", "nan_weights", "huge", "shapes"):
         shutil.copyfile(src.with_suffix(".safetensors"), folder / f"{name}.safetensors")
         shutil.copyfile(src.with_suffix(".json"), folder / f"{name}.json")
         paths[f"model_{name}"] = folder / name
@@ -147,6 +189,12 @@ def _model_copies(folder, paths):
         if tensor.is_floating_point():
             tensor.fill_(float("nan"))
     save_file(state, folder / "nan_weights.safetensors", metadata={"format": "miu2net-model"})
+    with safe_open(folder / "shapes.safetensors", framework="pt") as f:
+        metadata = f.metadata()  # the config repeated in the header still matches the JSON
+    state = load_file(folder / "shapes.safetensors")
+    name = next(k for k, v in state.items() if v.is_floating_point() and v.ndim == 4)
+    state[name] = state[name].repeat(2, 1, 1, 1)  # twice the output channels
+    save_file(state, folder / "shapes.safetensors", metadata=metadata)
 
 
 def _model_shear(path, rng):
@@ -315,6 +363,73 @@ CASES = [
      "reconstruct {shear128} -o {out}/k.fits --method miu2net --option model={model_nan_weights}", "NaN"),
     ("model JSON out_channels 10^6",
      "reconstruct {shear128} -o {out}/k.fits --method miu2net --option model={model_huge}", "out_channels"),
+    ("model tensor shapes not its JSON's",
+     "reconstruct {shear128} -o {out}/k.fits --method miu2net --option model={model_shapes}",
+     "tensor shape(s) do not match"),
+    # typer/click's own usage errors: one line too, not a boxed panel
+    ("--size not a whole number", "reconstruct {cat} -o {out}/k.fits --size 12.5", "Invalid value for '--size'"),
+    ("--noise-realisations 1e9", "reconstruct {shear} -o {out}/k.fits --method ks --noise-realisations 1e9",
+     "Invalid value for '--noise-realisations'"),
+    ("unknown command", "nosuchcommand {shear}", "No such command 'nosuchcommand'"),
+    ("unknown models command", "models nosuch", "No such command 'nosuch'"),
+    ("missing required -o", "reconstruct {shear} --method ks", "Missing option '--output'"),
+    ("unknown option", "reconstruct {shear} -o {out}/k.fits --no-such-option", "No such option"),
+    # sizes that would allocate without bound
+    ("--smooth 1e12", "reconstruct {shear} -o {out}/k.fits --method ks --smooth 1e12",
+     "wider than the whole map (32 pixels of 0.5' = 16'): it would smooth the map to its mean; give at most 16"),
+    ("--option smooth_arcmin=1e12", "reconstruct {shear} -o {out}/k.fits --method ks --option smooth_arcmin=1e12",
+     "give at most 16 arcmin"),
+    ("--option pad_pixels=1000000", "reconstruct {shear} -o {out}/k.fits --method wiener --option pad_pixels=1000000",
+     "give at most pad_pixels="),
+    ("--noise-realisations 10^9", "reconstruct {shear} -o {out}/k.fits --method ks --noise-realisations 1000000000",
+     "--noise-realisations must lie in [0, 10000]"),
+    ("simulate map_size beyond memory", "simulate --out {out}/s.zarr --preset csst-small --config {big_map_yaml} --n 2",
+     "give at most map_size"),
+    ("simulate unreachable scheduler",
+     "simulate --out {out}/s.zarr --preset csst-small --n 2 --scheduler tcp://127.0.0.1:1", "cannot reach"),
+    # particles
+    ("project positions as text", "project {particles_text} --z-lens 0.3 --z-source 1 -o {out}/k.fits",
+     "positions are text"),
+    ("project negative masses", "project {particles_negative} --z-lens 0.3 --z-source 1 -o {out}/k.fits",
+     "1 particle(s) have negative masses"),
+    ("project --compare-methods a method that cannot run here",
+     ("project {particles} --z-lens 0.3 --z-source 1 -o {out}/k.fits --compare-png {out}/c.png --npix 64 "
+      "--compare-methods ks,miu2net"), "miu2net cannot run here"),
+    ("project --compare-methods ks,foo",
+     "project {particles} --z-lens 0.3 --z-source 1 -o {out}/k.fits --compare-png {out}/c.png --compare-methods ks,foo",
+     "unknown method(s) 'foo'"),
+    # damaged data stores: never read as zeros
+    ("evaluate store without its test split", "evaluate --data {store_nosplit} --out {out}/report --methods ks",
+     "has no split 'test'"),
+    ("evaluate store without kappa", "evaluate --data {store_nokappa} --out {out}/report --methods ks",
+     "split test has no kappa array"),
+    ("evaluate store with a lost chunk", "evaluate --data {store_lostchunk} --out {out}/report --methods ks",
+     "the kappa map of sample 0"),
+    ("evaluate store with a corrupt chunk", "evaluate --data {store_corrupt} --out {out}/report --methods ks",
+     "the kappa map of sample 0 of split test cannot be read"),
+    ("show store without its split", "show {store_nosplit} --split test -o {out}/s.png", "has no split 'test'"),
+    ("show store without kappa", "show {store_nokappa} -o {out}/s.png", "split train has no kappa array"),
+    ("show store with a lost chunk", "show {store_lostchunk} -o {out}/s.png",
+     "sample 0 of split train is marked finished but its kappa map(s) are missing"),
+    ("show store with a corrupt chunk", "show {store_corrupt} -o {out}/s.png",
+     "the kappa map of sample 0 of split train cannot be read"),
+    ("train store without a split", "train --data {store_nosplit} --out {out}/run", "has no split 'test'"),
+    ("train store without kappa", "train --data {store_nokappa} --out {out}/run", "has no kappa array"),
+    ("train store with a lost chunk", "train --data {store_lostchunk} --out {out}/run",
+     "split train: 1 chunk(s) of finished samples are missing"),
+    ("calibrate store without a split", "calibrate --model {model_copy} --data {store_nosplit} --out {out}/cal",
+     "has no split 'test'"),
+    ("calibrate store with a lost chunk", "calibrate --model {model_copy} --data {store_lostchunk} --out {out}/cal",
+     "chunk(s) of finished samples are missing"),
+    ("calibrate store with a corrupt chunk", "calibrate --model {model_copy} --data {store_corrupt} --out {out}/cal",
+     "the kappa map of sample 0 of split val cannot be read"),
+    # train's devices, before any work
+    ("train --devices abc", "train --data {store_good} --out {out}/run --devices abc", "--devices takes auto"),
+    ("train --devices 0", "train --data {store_good} --out {out}/run --devices 0", "--devices takes auto"),
+    ("train --accelerator nosuch", "train --data {store_good} --out {out}/run --accelerator nosuch",
+     "--accelerator must be one of"),
+    pytest.param("train --accelerator gpu without a GPU", "train --data {store_good} --out {out}/run --accelerator gpu",
+                 "has no CUDA GPU", marks=pytest.mark.skipif(_HAS_GPU, reason="this machine has a GPU")),
 ]
 
 
@@ -590,3 +705,132 @@ def test_figure_has_radec_axes_labelled_colour_bars_and_marks_no_data(tmp_path):
     b_values = np.abs(plots._smooth(kappa.kappa_b, plots.FIGURE_SMOOTH_PIXELS)[mask > 0])
     assert b_norm.vmax == pytest.approx(np.percentile(b_values, 99.5), rel=1e-6)
     plt.close(fig)
+
+
+# ---- usage errors keep the help working; Ctrl-C; what a failed simulate leaves -----------------------------
+
+
+@pytest.mark.parametrize("command", [[], ["reconstruct"], ["project"], ["evaluate"], ["simulate"], ["show"],
+                                     ["train"], ["calibrate"], ["models"], ["models", "list"],
+                                     ["models", "export-onnx"]])
+def test_help_still_exits_0(command):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output and "error:" not in result.output
+
+
+def _interrupted(result, expected):
+    """Ctrl-C's form: exit code 130, one ``error:`` line holding ``expected``, no traceback."""
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 130, f"exit {result.exit_code}, output:\n{result.output}{result.exception!r}"
+    assert len(errors) == 1 and "interrupted (Ctrl-C)" in errors[0] and expected in errors[0], result.output
+    assert "Traceback" not in result.output
+
+
+def _raise_keyboard_interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_reconstruct_exits_130_and_leaves_no_file(files, tmp_path, monkeypatch):
+    """Interrupted while drawing the figure, after the FITS was written: the new FITS is removed too."""
+    import miu2net.plots
+
+    monkeypatch.setattr(miu2net.plots, "plot_reconstruction", _raise_keyboard_interrupt)
+    result = runner.invoke(app, ["reconstruct", str(files["shear"]), "-o", str(tmp_path / "k.fits"),
+                                 "--png", str(tmp_path / "k.png"), "--method", "ks"])
+    _interrupted(result, "nothing was written")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("lightning", [False, True], ids=["KeyboardInterrupt", "Lightning's sys.exit(1)"])
+def test_ctrl_c_in_train_exits_130(files, tmp_path, monkeypatch, lightning):
+    """Lightning catches Ctrl-C itself and calls sys.exit(1); either way one line and exit code 130."""
+    import sys
+
+    import miu2net.nn.module
+
+    def fit(config):
+        if not lightning:
+            raise KeyboardInterrupt
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            sys.exit(1)
+
+    monkeypatch.setattr(miu2net.nn.module, "fit", fit)
+    result = runner.invoke(app, ["train", "--data", str(files["store_good"]), "--out", str(tmp_path / "run")])
+    _interrupted(result, "no checkpoint was written yet")
+    assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_in_simulate_removes_a_store_with_no_sample(tmp_path, monkeypatch):
+    from miu2net.sims import dataset
+
+    monkeypatch.setattr(dataset, "_run", _raise_keyboard_interrupt)
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "new" / "s.zarr"), "--preset", "csst-small",
+                                 "--n", "2", "--n-test", "0", "--scheduler", "sync"])
+    _interrupted(result, "nothing was written")
+    assert not list(tmp_path.iterdir()), "neither the store nor the folder made for it is left"
+
+
+def test_ctrl_c_in_simulate_keeps_finished_samples_to_resume(tmp_path, monkeypatch):
+    from miu2net.sims import dataset
+
+    def one_then_interrupt(todo, args, **kwargs):
+        dataset.generate_items(*args, todo[:1])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dataset, "_run", one_then_interrupt)
+    out = tmp_path / "s.zarr"
+    argv = ["simulate", "--out", str(out), "--preset", "csst-small", "--n", "2", "--n-test", "0",
+            "--scheduler", "sync"]
+    _interrupted(runner.invoke(app, argv), "rerun the same command to resume")
+    assert dataset.completion(out)["train"][0] == 1
+
+
+def test_a_failed_simulate_leaves_an_empty_out_folder_empty(tmp_path, monkeypatch):
+    """The scheduler gone between the check and the run: the store laid out in the user's empty folder is removed."""
+    from miu2net.errors import InputError
+    from miu2net.sims import dataset
+
+    def unreachable(*args, **kwargs):
+        raise InputError("cannot connect to the Dask scheduler at 'tcp://127.0.0.1:1'")
+
+    monkeypatch.setattr(dataset, "_run", unreachable)
+    out = tmp_path / "s.zarr"
+    out.mkdir()
+    result = runner.invoke(app, ["simulate", "--out", str(out), "--preset", "csst-small", "--n", "2", "--n-test",
+                                 "0", "--scheduler", "sync"])
+    _refused(result, "cannot connect to the Dask scheduler")
+    assert out.is_dir() and not list(out.iterdir())
+
+
+def test_ctrl_c_while_evaluate_writes_its_report_leaves_no_report(files, tmp_path, monkeypatch):
+    import miu2net.plots
+
+    monkeypatch.setattr(miu2net.plots, "plot_peaks", _raise_keyboard_interrupt)  # the last of the report's files
+    report = tmp_path / "new" / "report"
+    result = runner.invoke(app, ["evaluate", "--data", str(files["store_good"]), "--out", str(report),
+                                 "--methods", "ks", "--n", "1"])
+    _interrupted(result, "nothing was written")
+    assert not list(tmp_path.iterdir()), "neither the report's files nor the folders made for them are left"
+
+
+def test_calibrate_cut_short_leaves_no_half_model(files, tmp_path, monkeypatch):
+    """Interrupted between the calibrated copy's weights and its card: neither file is left."""
+    import miu2net.files
+
+    real = miu2net.files.atomic_write
+
+    def interrupted_at_the_card(path, write, **kwargs):
+        if str(path).endswith(".json"):
+            raise KeyboardInterrupt
+        return real(path, write, **kwargs)
+
+    monkeypatch.setattr(miu2net.files, "atomic_write", interrupted_at_the_card)
+    sim = tmp_path / "sim.yaml"
+    sim.write_text("preset: csst-small\n")  # the shipped quick model's survey: 128² of 0.82'
+    result = runner.invoke(app, ["calibrate", "--model", str(files["model_copy"]), "--stream", "--n", "2",
+                                 "--sim-config", str(sim), "--out", str(tmp_path / "cal")])
+    _interrupted(result, "nothing was written")
+    assert [p.name for p in tmp_path.iterdir()] == ["sim.yaml"]

@@ -156,3 +156,66 @@ def test_outputs_get_the_usual_permissions(tmp_path, rng):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def _full_kappa(rng, **meta):
+    """A KappaMap with every optional plane and header card the writer knows."""
+    n = 32
+    maps = {k: 0.02 * rng.standard_normal((n, n)) for k in ("e", "b", "sigma", "noise", "power")}
+    meta = {"method": "miu2net", "model": "runs/" + "x" * 90 + "/model", "options": {"smooth_arcmin": 1.5},
+            "survey": "csst", "model_config": {"arch": "u2net_small", "notes": "y" * 200}, "chi2dof": 1.01,
+            "b_to_e": 0.4, "dataok": True, "estimate": "mean", "coverage": 0.68,
+            "binned": {"factor": 2, "from_pixel_arcmin": 0.41, "to_pixel_arcmin": 0.82},
+            "input": "/data/" + "z" * 100 + "/shear.fits", **meta}
+    return KappaMap(kappa_e=maps["e"], kappa_b=maps["b"], pixel_arcmin=0.82, sigma=np.abs(maps["sigma"]) + 0.01,
+                    sigma_noise=np.abs(maps["noise"]) + 0.01, meta=meta, kappa_power=maps["power"])
+
+
+def test_writing_a_kappa_fits_gives_no_verify_warning(tmp_path, rng):
+    """Every card fits in 80 characters (SNRDEF's comment was cut, with astropy's VerifyWarning on every run)."""
+    import warnings
+
+    from astropy.io.fits.verify import VerifyWarning
+
+    kappa = _full_kappa(rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VerifyWarning)
+        write_kappa_map(kappa, tmp_path / "k.fits")
+        with fits.open(tmp_path / "k.fits") as hdul:
+            hdul.verify("exception")
+            assert hdul["SNR"].header["SNRDEF"] == kappa.snr_definition
+            assert "SIGMA_NOISE" in hdul["SNR"].header["SNRDEF"]
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_a_non_finite_btoe_is_left_out_of_the_header_and_said(tmp_path, rng, value):
+    """Shear with G1 = G2 = 0 has no E-mode power: its B/E ratio is inf, which a FITS header cannot hold."""
+    write_kappa_map(_full_kappa(rng, b_to_e=value), tmp_path / "k.fits")
+    for ext in (0, "KAPPA_E"):
+        header = fits.getheader(tmp_path / "k.fits", ext)
+        assert "BTOE" not in header and header["CHI2DOF"] == pytest.approx(1.01)
+        assert any(str(c).startswith("BTOE left out") for c in header["COMMENT"]), header["COMMENT"]
+    assert "b_to_e" not in read_kappa_map(tmp_path / "k.fits").meta
+
+
+def test_zero_shear_reconstructs_with_a_finite_header(tmp_path):
+    """G1 = G2 = 0 everywhere through a calibrated model (its B/E ratio is inf): written, no error, no inf card."""
+    import warnings
+
+    from miu2net.errors import DataConsistencyWarning
+
+    n = 128
+    hdus = [fits.PrimaryHDU()]
+    hdus[0].header["PIXSCALE"] = 0.82
+    for name, data in (("G1", np.zeros((n, n))), ("G2", np.zeros((n, n))), ("MASK", np.ones((n, n))),
+                       ("NOISE", np.full((n, n), 0.05))):
+        hdus.append(fits.ImageHDU(data, name=name))
+    fits.HDUList(hdus).writeto(tmp_path / "zero.fits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataConsistencyWarning)
+        result = runner.invoke(app, ["reconstruct", str(tmp_path / "zero.fits"), "-o", str(tmp_path / "k.fits"),
+                                     "--method", "miu2net", "--option", "model=miu2net-csst-quick"])
+    assert result.exit_code == 0, f"{result.output}{result.exception!r}"
+    header = fits.getheader(tmp_path / "k.fits")
+    assert "BTOE" not in header and header["DATAOK"] is False
+    assert all(not isinstance(v, float) or np.isfinite(v) for v in header.values())

@@ -6,7 +6,9 @@ stderr and exit code 2; nothing half-written is left behind (files are written a
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,7 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from miu2net import __version__
-from miu2net.cli_common import console, user_errors
+from miu2net.cli_common import OneLineErrors, console, user_errors
 from miu2net.errors import InputError
 
 app = typer.Typer(
@@ -23,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,  # click's usage errors as one `error:` line, exit code 2
 )
 
 
@@ -115,7 +118,7 @@ def reconstruct(
         help="Two-estimate miu2net models: which map is KAPPA_E: mean (the minimum-RMSE map, for peaks, "
              "cross-correlations and masses; SIGMA describes it) or power (the power-faithful map, for power "
              "spectra, PDF and higher-order statistics). The other is written too (KAPPA_POWER or KAPPA_MEAN) "
-             "\[mean].")] = None,
+             "\\[mean].")] = None,
 ) -> None:
     """Reconstruct a convergence map from gridded shear or a catalogue; write FITS (and PNG)."""
     from rich.progress import Progress
@@ -267,6 +270,7 @@ def project(
 
     _check_project_request(particles_file, output, compare_png, z_lens=z_lens, z_source=z_source, npix=npix,
                            box=box, particle_mass=particle_mass, hubble=hubble, n_gal=n_gal, seed=seed)
+    methods = _parse_compare_methods(compare_methods)
     axis_list = [a.strip().lower() for a in axes.split(",") if a.strip()]
     bad = [a for a in axis_list if a not in ("x", "y", "z")]
     if bad or not axis_list:
@@ -286,18 +290,40 @@ def project(
             particles, axis=axis, z_lens=z_lens, z_source=z_source, npix=npix, box=box, origin=corner,
             subtract_mean=subtract_mean)
     header = {"ZLENS": z_lens, "ZSOURCE": z_source, "NPART": len(particles.masses), "INPUT": str(particles_file)[-68:]}
+    maps = None
+    if compare_png is not None:  # before -o is written: a method that cannot run here leaves nothing behind
+        from miu2net.evaluate import compare_methods_on_truth
+
+        maps = compare_methods_on_truth(next(iter(planes.values())), pixel_arcmin=pixel, methods=methods,
+                                        n_gal_arcmin2=n_gal, seed=seed)
+    existed = output.exists()
     write_kappa_planes(planes, output, pixel_arcmin=pixel, header=header)
     message = f"wrote {output}: {', '.join(planes)} ({npix}x{npix} at {pixel:.4g}')"
-    if compare_png is not None:
-        from miu2net.evaluate import compare_methods_on_truth
+    if maps is not None:
         from miu2net.plots import plot_comparison
 
-        truth = next(iter(planes.values()))
-        maps = compare_methods_on_truth(truth, pixel_arcmin=pixel, methods=compare_methods.split(","),
-                                        n_gal_arcmin2=n_gal, seed=seed)
-        plot_comparison(maps, compare_png, pixel_arcmin=pixel, title=f"{particles_file.name}: {axis_list[0]} axis")
+        try:
+            plot_comparison(maps, compare_png, pixel_arcmin=pixel, title=f"{particles_file.name}: {axis_list[0]} axis")
+        except BaseException:
+            if not existed:
+                output.unlink(missing_ok=True)
+            raise
         message += f"; figure {compare_png}"
     console.print(message, highlight=False, soft_wrap=True)
+
+
+def _parse_compare_methods(text: str) -> list[str]:
+    """The methods of ``--compare-methods``, each checked to exist (InputError naming the unknown ones)."""
+    from miu2net.methods import METHODS
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        raise InputError(f"--compare-methods takes method names separated by commas (e.g. ks,wiener); got {text!r}")
+    unknown = [m for m in names if m not in METHODS]
+    if unknown:
+        raise InputError(f"--compare-methods: unknown method(s) {', '.join(repr(m) for m in unknown)}; choose from "
+                         f"{', '.join(sorted(METHODS))}")
+    return names
 
 
 @app.command()
@@ -352,10 +378,33 @@ def evaluate(
         report = run_protocol((dataset[i] for i in range(count)), pixel_arcmin=dataset.pixel_arcmin,
                               methods=usable, method_options=per_method,
                               progress=lambda done: bar.update(task, completed=done))
-    paths = write_report(report, out, meta={"data": str(data), "split": split, "skipped": skipped,
-                                            "options": per_method})
+    with _removed_if_unfinished(out):  # a report cut short (Ctrl-C, a full disk) is not left half-written
+        paths = write_report(report, out, meta={"data": str(data), "split": split, "skipped": skipped,
+                                                "options": per_method})
     console.print(markdown_table(report), highlight=False, soft_wrap=True)
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _removed_if_unfinished(folder: Path):
+    """Run the body; if it fails or is interrupted, remove what it added to ``folder`` (the folder itself
+    and its missing parents when they did not exist). Files it replaced keep their new content."""
+    top = folder
+    while not top.parent.exists() and top.parent != top.parent.parent:
+        top = top.parent
+    before = set(folder.iterdir()) if folder.is_dir() else None
+    try:
+        yield
+    except BaseException:
+        if before is None:
+            shutil.rmtree(top, ignore_errors=True)  # the highest folder that did not exist
+        else:
+            for path in set(folder.iterdir()) - before:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        raise
 
 
 def _check_project_request(particles: Path, output: Path, compare_png: Path | None, *, z_lens: float,

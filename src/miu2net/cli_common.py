@@ -3,13 +3,59 @@
 from __future__ import annotations
 
 import functools
+import sys
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from miu2net.errors import InputError
 
 console = Console(stderr=True)
+
+#: Exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+#: What an interrupted command leaves, unless it says otherwise (``KeyboardInterrupt(note)``).
+NOTHING_WRITTEN = "nothing was written (files are written whole or not at all)"
+
+
+def print_error(message: str) -> None:
+    """One ``error:`` line on stderr, the message printed as text (square brackets kept), not as rich markup."""
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+class OneLineErrors(TyperGroup):
+    """The ``miu2net`` group: click's own usage errors (an option value of the wrong type, an unknown
+    command, a missing option) end as every other refusal does, in one ``error:`` line with exit code 2,
+    not in rich's boxed panel. ``--help`` and ``--version`` are untouched (exit 0), and so is the help
+    shown for a bare ``miu2net`` or ``miu2net models``.
+
+    Recognised by class name, as typer itself does: typer >= 0.20 carries its own copy of click, whose
+    exceptions are not ``click``'s."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.Abort:
+            print_error("aborted")
+            sys.exit(1)
+        except Exception as exc:
+            kinds = {c.__name__ for c in type(exc).__mro__}
+            if not kinds & {"ClickException", "TyperException"}:
+                raise
+            if "NoArgsIsHelpError" in kinds:  # a bare group: its help, as typer shows it
+                from typer import rich_utils
+
+                rich_utils.rich_format_error(exc)
+            else:
+                where = getattr(getattr(exc, "ctx", None), "command_path", None)
+                print_error(" ".join(exc.format_message().split()) + (f" (see {where} --help)" if where else ""))
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def user_errors(func):
@@ -17,22 +63,31 @@ def user_errors(func):
 
     Bad input is :class:`miu2net.errors.InputError`, an invalid configuration (pydantic's
     ValidationError) or a file that cannot be read or written (OSError). The message is printed as
-    text (square brackets kept), not as rich markup.
+    text (square brackets kept), not as rich markup. Ctrl-C (KeyboardInterrupt, also when Lightning has
+    turned it into ``sys.exit(1)``) is one line too, with exit code 130; a command may raise
+    ``KeyboardInterrupt(note)`` to say what it kept (e.g. a resumable store).
     """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from pydantic import ValidationError
-        from rich.markup import escape
 
         try:
             return func(*args, **kwargs)
         except ValidationError as exc:
             details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
-            console.print(f"[bold red]error:[/] {escape(details)}", highlight=False, soft_wrap=True)
+            print_error(details)
             raise typer.Exit(code=2) from None
         except (InputError, OSError) as exc:
-            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            print_error(str(exc))
             raise typer.Exit(code=2) from None
+        except KeyboardInterrupt as exc:
+            print_error(f"interrupted (Ctrl-C); {str(exc) or NOTHING_WRITTEN}")
+            raise typer.Exit(code=INTERRUPTED) from None
+        except SystemExit as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):  # Lightning turns Ctrl-C into sys.exit(1)
+                print_error(f"interrupted (Ctrl-C); {NOTHING_WRITTEN}")
+                raise typer.Exit(code=INTERRUPTED) from None
+            raise
 
     return wrapper

@@ -53,6 +53,31 @@ def _check_simulate_request(out: Path, config: Path | None, kappa_from: Path | N
     check_seed(seed)
 
 
+def _check_scheduler(scheduler: str | None) -> None:
+    """Refuse a Dask scheduler address that cannot be reached, before the store is created: one TCP
+    connection, with a short timeout (``sync`` and local clusters need nothing)."""
+    if scheduler is None or scheduler == "sync":
+        return
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")  # Dask's default protocol
+    if address.scheme not in ("tcp", "tls"):
+        return  # other protocols (inproc, ucx, ws): left to Dask
+    try:
+        host, port = address.hostname, address.port
+    except ValueError:
+        host = port = None
+    if not host or port is None:
+        raise InputError(f"--scheduler takes 'sync' or a scheduler address {address.scheme}://HOST:PORT; "
+                         f"got {scheduler!r}")
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise InputError(f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({exc}); start one "
+                         "(dask scheduler) or drop --scheduler for a local cluster") from None
+
+
 def simulate_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Zarr store to write (a folder; resumed if it holds an unfinished run of the same configuration).")],
     preset: Annotated[str, typer.Option(help="Survey preset: csst, csst-small, euclid or lsst.")] = "csst",
@@ -74,6 +99,7 @@ def simulate_command(
     from miu2net.sims.dataset import create_dataset
 
     _check_simulate_request(out, config, kappa_from, kappa_pixel_arcmin, batch_size, workers, seed)
+    _check_scheduler(scheduler)
     cfg = _build_config(preset, config, n, n_test, seed)
     if truth is not None and truth not in ("halo_model", "nbody"):
         raise InputError(f"--truth must be halo_model or nbody; got {truth!r}")
@@ -93,6 +119,11 @@ def simulate_command(
     if kappa_from is None and cfg.sim.n_samples + cfg.sim.n_test == 0:
         raise InputError("--n 0 and --n-test 0 would write an empty store: give --n (training + validation) "
                          "and/or --n-test at least 1")
+    from miu2net.validate import check_map_size_memory, largest_map_side
+
+    check_map_size_memory(cfg.survey.map_size, flag="survey.map_size",
+                          advice=f"give at most map_size {largest_map_side()} in the survey section of --config "
+                                 "(or a larger pixel_arcmin)")
     console = Console(stderr=True)
     s = cfg.survey
     console.print(
@@ -104,8 +135,12 @@ def simulate_command(
         + (f"; truth from {kappa_from} (split sizes set by the number of maps)" if kappa_from is not None
            else f"; train {cfg.sim.n_train}, val {cfg.sim.n_val}, test {cfg.sim.n_test}")
     )
-    report = create_dataset(out, cfg, scheduler=scheduler, workers=workers, kappa_from=kappa_from,
-                            kappa_pixel_arcmin=kappa_pixel_arcmin, batch_size=batch_size, console=console)
+    try:
+        report = create_dataset(out, cfg, scheduler=scheduler, workers=workers, kappa_from=kappa_from,
+                                kappa_pixel_arcmin=kappa_pixel_arcmin, batch_size=batch_size, console=console)
+    except KeyboardInterrupt:  # a store with finished samples is kept (resumable); one without is removed
+        raise KeyboardInterrupt(f"{out} keeps the samples finished so far: rerun the same command to resume"
+                                if out.exists() and any(out.iterdir()) else "nothing was written") from None
     console.print(
         f"{report.path}: {report.generated} sample(s) generated"
         + (f", {report.already_done} already there" if report.already_done else "")

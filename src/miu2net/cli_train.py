@@ -14,6 +14,7 @@ stderr and exit code 2.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -121,18 +122,82 @@ def train_command(
         check_output_path(Path(options["out"]), f"--config {config}: out", folder=True,
                           inputs=[p for p in (data, config, sim_config) if p is not None])
     cfg = TrainConfig(**options)
+    check_devices(cfg.accelerator, cfg.devices)
 
     from miu2net.nn.module import check_train_config, fit
 
     check_train_config(cfg)
 
-    result = fit(cfg)
+    lightning_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    lightning_log.addFilter(_no_interrupt_note)  # the one line on Ctrl-C is ours
+    try:
+        result = fit(cfg)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and not isinstance(exc.__context__, KeyboardInterrupt):
+            raise  # Lightning turns Ctrl-C into sys.exit(1); any other exit is not ours to change
+        last = Path(cfg.out) / "checkpoints" / "last.ckpt"
+        raise KeyboardInterrupt(
+            f"the run folder {cfg.out} keeps its last whole checkpoint: continue with --resume"
+            if last.exists() else "no checkpoint was written yet: start again without --resume") from None
+    finally:
+        lightning_log.removeFilter(_no_interrupt_note)
     metrics = result["metrics"]
     shown = ", ".join(f"{k} = {metrics[k]:.4g}" for k in ("val_loss", "val_rmse", "val_pearson", "val_ps_err",
                                                           "val_cover1s") if k in metrics)
     console.print(f"trained {cfg.arch} for {result['epochs']} epochs ({result['global_step']} steps); best epoch "
                   f"{metrics.get('best_epoch')}: {shown}\nexported {result['model']}.safetensors + .json",
                   highlight=False, soft_wrap=True)
+
+
+def _no_interrupt_note(record: logging.LogRecord) -> bool:
+    """A logging filter dropping Lightning's own note on Ctrl-C ("Detected KeyboardInterrupt, attempting
+    graceful shutdown"), which ``train`` reports in its one ``error:`` line."""
+    return "Detected KeyboardInterrupt" not in record.getMessage()
+
+
+#: Lightning's accelerators that ``train`` takes (``gpu`` is CUDA's other name).
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+
+
+def check_devices(accelerator: str, devices: int | str) -> None:
+    """Refuse an accelerator this machine does not have and a device count or list that is not one, before
+    any work (Lightning would refuse them only after the data are read)."""
+    import torch
+
+    accelerator = str(accelerator).strip().lower()
+    if accelerator not in ACCELERATORS:
+        raise InputError(f"--accelerator must be one of {', '.join(ACCELERATORS)}; got {accelerator!r}")
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if accelerator in ("gpu", "cuda") and gpus == 0:
+        raise InputError(f"--accelerator {accelerator}: this machine has no CUDA GPU that torch can use; "
+                         "give --accelerator cpu (or auto)")
+    if accelerator == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError("--accelerator mps: this machine has no Apple GPU (MPS); give --accelerator cpu (or auto)")
+    text = str(devices).strip().lower()
+    if text == "auto":
+        return
+    usage = "--devices takes auto, a number of devices (-1: all) or a list of GPU indices like 0,1"
+    if isinstance(devices, int) or text.lstrip("-").isdigit():
+        count = int(text)
+        if count == 0 or count < -1:
+            raise InputError(f"{usage}; got {devices!r}")
+        if accelerator in ("gpu", "cuda") and count > gpus:
+            raise InputError(f"--devices {count} asks for {count} GPUs; this machine has {gpus}")
+        return
+    try:
+        indices = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{usage}; got {devices!r}") from None
+    if not indices or min(indices) < 0:
+        raise InputError(f"{usage}; got {devices!r}")
+    if accelerator == "cpu":
+        raise InputError(f"--devices {devices}: a list of indices names GPUs; with --accelerator cpu give a number "
+                         "of processes")
+    if not gpus:
+        raise InputError(f"--devices {devices} names GPUs, and this machine has none: give auto or a number of CPU "
+                         "processes (e.g. --devices 1)")
+    if max(indices) >= gpus:
+        raise InputError(f"--devices {devices}: this machine has {gpus} GPU(s), indices 0 to {gpus - 1}")
 
 
 def _parse_range(text: str, flag: str) -> tuple[float, float]:
@@ -222,7 +287,7 @@ def calibrate_command(
 ) -> None:
     """Calibrate a trained model: conformal error bars and the CHI2DOF range, written with a copy of it to --out."""
     from miu2net.nn.calibration import REPORT_LEVELS, calibrate, check_calibration_target, save_calibration
-    from miu2net.nn.checkpoint import load_model
+    from miu2net.nn.checkpoint import load_model, model_stem
     from miu2net.nn.inference import resolve_device
     from miu2net.validate import check_new_model_stem, check_not_in_package, check_seed
 
@@ -242,7 +307,13 @@ def calibrate_command(
     dev = str(resolve_device(device))
     calibration = calibrate(trained, samples, pixel_arcmin=getattr(dataset, "pixel_arcmin", None), n_max=n,
                             edge_pixels=edge_pixels, batch_size=batch_size, device=dev, data=description)
-    path = save_calibration(trained.path, calibration, out=out)
+    new_files = [f for f in (model_stem(out).with_suffix(s) for s in (".safetensors", ".json")) if not f.exists()]
+    try:
+        path = save_calibration(trained.path, calibration, out=out)
+    except BaseException:  # cut short between the two files: no weights without their card
+        for file in new_files:
+            file.unlink(missing_ok=True)
+        raise
     cov = calibration.empirical_coverage
     lines = [f"calibrated {trained.name} on {calibration.n_maps} maps ({calibration.n_pixels['all']} pixels, "
              f"score {calibration.score}); wrote {path}"]

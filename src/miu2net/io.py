@@ -14,8 +14,9 @@ map, when ``KAPPA_E`` is the minimum-RMSE map; ``KAPPA_MEAN`` when ``ESTIMATE = 
 power-faithful map ``KAPPA_E``), each with the celestial WCS; provenance (METHOD, MODEL, OPTIONS, VERSION,
 PIXSCALE, CHI2DOF, BTOE (large-scale B/E power of the shear, calibrated models), DATAOK, COVERAGE;
 BINNED and INPIXSC when the input was binned to a model's pixel) in the primary header and repeated
-in ``KAPPA_E``'s. Files are written to a temporary name and renamed, so a crash never leaves half a
-file.
+in ``KAPPA_E``'s. A header holds no NaN or infinity: such a value (BTOE of shear without E-mode power)
+is left out and a COMMENT card says so. Every card fits in 80 characters (no comment is cut). Files are
+written to a temporary name and renamed, so a crash never leaves half a file.
 """
 
 from __future__ import annotations
@@ -222,16 +223,17 @@ def provenance_cards(kappa: KappaMap) -> list[tuple[str, Any, str]]:
     if meta.get("model_config"):
         cards.append(("MODELCFG", json.dumps(meta["model_config"], sort_keys=True), "trained model's card"))
     if meta.get("chi2dof") is not None:
-        cards.append(("CHI2DOF", float(meta["chi2dof"]), "reduced chi2 of data vs forward-modelled shear"))
+        cards.append(_finite_card("CHI2DOF", meta["chi2dof"], "reduced chi2 of data vs forward-modelled shear"))
     if meta.get("b_to_e") is not None:
-        cards.append(("BTOE", float(meta["b_to_e"]), "large-scale B/E power of the shear (ell < 2000)"))
+        cards.append(_finite_card("BTOE", meta["b_to_e"], "large-scale B/E power of the shear (ell < 2000)",
+                                  why="the shear has no large-scale E-mode power"))
     if meta.get("dataok") is not None:
         cards.append(("DATAOK", bool(meta["dataok"]), "CHI2DOF, BTOE inside the calibrated ranges"))
     if meta.get("estimate"):
         what = "minimum-RMSE map" if meta["estimate"] == "mean" else "power-faithful map"
         cards.append(("ESTIMATE", str(meta["estimate"]), f"KAPPA_E is the {what}"))
     if meta.get("coverage") is not None:
-        cards.append(("COVERAGE", float(meta["coverage"]), "probability content of KAPPA_E +- SIGMA"))
+        cards.append(_finite_card("COVERAGE", meta["coverage"], "probability content of KAPPA_E +- SIGMA"))
     if meta.get("binned"):
         binned = meta["binned"]
         cards.append(("BINNED", int(binned["factor"]), "input binned NxN to the model's pixel"))
@@ -241,6 +243,22 @@ def provenance_cards(kappa: KappaMap) -> list[tuple[str, Any, str]]:
     if meta.get("wcs_note"):
         cards.append(("WCSNOTE", meta["wcs_note"], ""))
     return cards
+
+
+def _finite_card(key: str, value: Any, comment: str, *, why: str = "") -> tuple[str, Any, str]:
+    """A float card; FITS headers hold no NaN or infinity, so a non-finite value becomes a COMMENT card
+    saying that ``key`` was left out, and why."""
+    value = float(value)
+    if np.isfinite(value):
+        return key, value, comment
+    return "COMMENT", f"{key} left out: {value}" + (f"; {why}" if why else ""), ""
+
+
+def _set_card(header: fits.Header, key: str, value: Any, comment: str) -> None:
+    if key == "COMMENT":
+        header.add_comment(value)
+    else:
+        header[key] = (value, comment)
 
 
 def write_kappa_map(kappa: KappaMap, path: str | Path) -> Path:
@@ -254,7 +272,7 @@ def write_kappa_map(kappa: KappaMap, path: str | Path) -> Path:
     cards = provenance_cards(KappaMap(kappa.kappa_e, kappa.kappa_b, kappa.pixel_arcmin, meta=meta))
     primary = fits.PrimaryHDU()
     for key, value, comment in cards:
-        primary.header[key] = (value, comment)
+        _set_card(primary.header, key, value, comment)
     wcs_header = wcs.celestial.to_header()
     hdus = [primary]
     planes = [("KAPPA_E", kappa.kappa_e), ("KAPPA_B", kappa.kappa_b), ("SIGMA", kappa.sigma),
@@ -267,9 +285,9 @@ def write_kappa_map(kappa: KappaMap, path: str | Path) -> Path:
         hdu.header.update(wcs_header)
         if name == "KAPPA_E":
             for key, value, comment in cards:
-                hdu.header[key] = (value, comment)
+                _set_card(hdu.header, key, value, comment)
         if name == "SNR":
-            hdu.header["SNRDEF"] = (kappa.snr_definition, "what KAPPA_E is divided by")
+            hdu.header["SNRDEF"] = (kappa.snr_definition, "S/N definition")
         hdus.append(hdu)
     return _write_atomic(fits.HDUList(hdus), path)
 

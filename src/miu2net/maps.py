@@ -142,9 +142,9 @@ class KappaMap:
 
     @property
     def snr_definition(self) -> str | None:
-        """What :attr:`snr` divides by, as the ``SNRDEF`` header card says it."""
+        """What :attr:`snr` divides by, as the ``SNRDEF`` header card says it (short enough for one card)."""
         if self.sigma_noise is not None:
-            return "KAPPA_E/SIGMA_NOISE (detection S/N, noise only)"
+            return "KAPPA_E/SIGMA_NOISE (detection, noise only)"
         return None if self.sigma is None else "KAPPA_E/SIGMA (total error)"
 
 

@@ -145,6 +145,7 @@ def reconstruct_file(
     if survey is not None and (catalogue is None or catalogue.pixel_arcmin is None):
         catalogue = replace(catalogue or CatalogueOptions(), pixel_arcmin=survey.pixel_arcmin)
     shear, binning = load_shear(path, catalogue)
+    check_size_options(options or {}, side=max(shear.shape), pixel_arcmin=shear.pixel_arcmin)
     options = dict(options or {})
     auto = None
     if method == AUTO:
@@ -296,7 +297,14 @@ def validate_reconstruct_request(
     and in range, and an asked map size fits in memory (:func:`miu2net.validate.check_map_size_memory`);
     the figure is a ``.png``; the seed is one the random generator takes.
     """
-    from miu2net.validate import check_input_file, check_map_size_memory, check_number, check_output_path, check_seed
+    from miu2net.validate import (
+        MAX_NOISE_REALISATIONS,
+        check_input_file,
+        check_map_size_memory,
+        check_number,
+        check_output_path,
+        check_seed,
+    )
 
     path = Path(path)
     check_input_file(path, "input")
@@ -329,7 +337,9 @@ def validate_reconstruct_request(
         check_number(ra, "--center RA", low=-180.0, high=360.0, unit="degrees")
         check_number(dec, "--center Dec", low=-90.0, high=90.0, unit="degrees")
     check_number(opts.shape_noise_sigma, "--shape-noise-sigma", low=0.0, high=1.0, low_open=True, high_open=True)
-    check_number(noise_realisations, "--noise-realisations", low=0)
+    check_number(noise_realisations, "--noise-realisations", low=0, high=MAX_NOISE_REALISATIONS,
+                 unit="realisations, each a whole reconstruction (20 to 100 are plenty)")
+    check_size_options(options or {}, side=opts.size or MIN_MAP_SIZE)  # before reading: the map's own side later
     if noise_realisations == 1:
         raise InputError("--noise-realisations 1 cannot estimate a standard deviation: give 0 (none) or at "
                          "least 2 (20 or more for a trustworthy SIGMA_NOISE and S/N)")
@@ -338,6 +348,27 @@ def validate_reconstruct_request(
         check_number(tile_overlap, "--tile-overlap", low=0, high=tile - 1, unit="pixels (less than --tile)")
     else:
         check_number(tile_overlap, "--tile-overlap", low=0, unit="pixels")
+
+
+def check_size_options(options: dict, *, side: int, pixel_arcmin: float | None = None) -> None:
+    """Refuse method options that size an allocation beyond reason (InputError): a ``pad_pixels`` margin
+    whose padded grid (``side + 2 pad_pixels`` a side) would not fit in memory, and with the map's pixel
+    known a Gaussian ``smooth_arcmin`` wider than the whole map (it smooths the map to its mean, and its
+    kernel of 8 sigma would be allocated in pixels)."""
+    from miu2net.validate import check_map_size_memory, largest_map_side
+
+    pad = options.get("pad_pixels")
+    if isinstance(pad, int) and not isinstance(pad, bool) and pad > 0:
+        largest = max((largest_map_side() - side) // 2, 0)
+        check_map_size_memory(side + 2 * pad, flag=f"--option pad_pixels={pad}: the padded map side",
+                              advice=f"give at most pad_pixels={largest} (the default margin is 26 arcmin)")
+    smooth = options.get("smooth_arcmin")
+    if pixel_arcmin is not None and isinstance(smooth, (int, float)) and not isinstance(smooth, bool):
+        extent = side * float(pixel_arcmin)
+        if smooth > extent:
+            raise InputError(f"--smooth / smooth_arcmin {smooth:g} arcmin is wider than the whole map ({side} pixels "
+                             f"of {pixel_arcmin:g}' = {extent:.4g}'): it would smooth the map to its mean; give at "
+                             f"most {extent:.4g} arcmin (a few arcmin is usual)")
 
 
 def _flag(option: str) -> str:

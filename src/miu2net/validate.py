@@ -29,6 +29,10 @@ BYTES_PER_PIXEL = 600
 #: Largest seed a command accepts: the random generators' (numpy's legacy, torch's, Lightning's) 32-bit range.
 MAX_SEED = 2**32 - 1
 
+#: Most noise realisations ``reconstruct`` runs: each is a whole reconstruction, and their seeds are drawn up
+#: front; 10,000 give SIGMA_NOISE to 0.7 % (20 already to 16 %), a billion would exhaust memory before starting.
+MAX_NOISE_REALISATIONS = 10_000
+
 
 def physical_memory_bytes() -> int:
     """Total physical memory of this machine in bytes (psutil when present, else sysconf)."""
@@ -44,22 +48,31 @@ def _gigabytes(n_bytes: float) -> str:
     return f"{n_bytes / 1e12:.3g} TB" if n_bytes >= 1e12 else f"{n_bytes / 1e9:.3g} GB"
 
 
-def check_map_size_memory(size: int, *, flag: str = "--size", memory_bytes: int | None = None) -> None:
+def largest_map_side(memory_bytes: int | None = None) -> int:
+    """The largest map side (pixels, even) whose reconstruction fits in ``memory_bytes`` (default: this
+    machine's physical memory) at :data:`BYTES_PER_PIXEL`."""
+    memory = physical_memory_bytes() if memory_bytes is None else memory_bytes
+    return int(math.sqrt(memory / BYTES_PER_PIXEL)) // 2 * 2
+
+
+def check_map_size_memory(size: int, *, flag: str = "--size", memory_bytes: int | None = None,
+                          advice: str | None = None) -> None:
     """Refuse a ``size`` x ``size`` map whose reconstruction would not fit in memory.
 
     Args:
         size: map side in pixels.
         flag: the option named in the message.
         memory_bytes: the memory to compare with (default: this machine's physical memory).
+        advice: what to do instead (default: at most ``flag`` N, a larger pixel, or fields of the catalogue).
     """
     memory = physical_memory_bytes() if memory_bytes is None else memory_bytes
     need = float(size) ** 2 * BYTES_PER_PIXEL
     if need > memory:
-        largest = int(math.sqrt(memory / BYTES_PER_PIXEL)) // 2 * 2
+        largest = largest_map_side(memory)
         raise InputError(
             f"{flag} {size} asks for a {size}x{size} map, which needs about {_gigabytes(need)} of memory "
-            f"({BYTES_PER_PIXEL} bytes per pixel) but this machine has {_gigabytes(memory)}: give at most "
-            f"{flag} {largest}, a larger --pixel-arcmin, or cut the catalogue into fields"
+            f"({BYTES_PER_PIXEL} bytes per pixel) but this machine has {_gigabytes(memory)}: "
+            + (advice or f"give at most {flag} {largest}, a larger --pixel-arcmin, or cut the catalogue into fields")
         )
 
 

@@ -142,3 +142,31 @@ def test_the_shipped_cards_validate(name):
     assert card.survey is not None and card.survey.name == "csst-small"
     assert card.pixel_arcmin == 0.82 and card.map_size == (128, 128)
     assert np.isfinite(card.normalisation["kappa_scale"])
+
+
+def test_weights_whose_shapes_differ_from_the_card_are_refused(model_files):
+    """The header's config still matches the JSON, but a tensor has another shape: named, not a traceback."""
+    weights, meta = model_files
+    state = load_file(weights)
+    name = next(k for k, v in state.items() if v.is_floating_point() and v.ndim == 4)
+    state[name] = torch.cat([state[name], state[name]])
+    save_file(state, weights, metadata={"format": "miu2net-model", "config": meta.read_text()})
+    with pytest.raises(InputError, match=rf"tensor shape\(s\) do not match .*{name.replace('.', '[.]')} is \["):
+        load_model(weights)
+
+
+def test_a_model_save_cut_short_leaves_no_weights_without_their_card(tmp_path, monkeypatch):
+    from miu2net.nn import checkpoint
+
+    real = checkpoint.atomic_write
+
+    def interrupted_at_the_json(path, write, **kwargs):
+        if str(path).endswith(".json"):
+            raise KeyboardInterrupt
+        return real(path, write, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", interrupted_at_the_json)
+    net = create_model("u2net_small", mid=4, width=8)
+    with pytest.raises(KeyboardInterrupt):
+        save_model(net, tmp_path / "m", pixel_arcmin=PIXEL, map_size=(32, 32))
+    assert not list(tmp_path.iterdir())

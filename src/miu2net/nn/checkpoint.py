@@ -137,9 +137,15 @@ def save_model(
     ModelCard.from_dict(config, source=f"{stem}.json")  # never write a card that loading would refuse
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     weights, meta = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    had_weights = weights.exists()
     atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT, "config": json.dumps(config)}),
                  make_parents=True)
-    atomic_write(meta, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"), make_parents=True)
+    try:
+        atomic_write(meta, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"), make_parents=True)
+    except BaseException:  # interrupted between the two files: no new weights without their JSON
+        if not had_weights:
+            weights.unlink(missing_ok=True)
+        raise
     return weights, meta
 
 
@@ -346,6 +352,12 @@ def _load_cached(weights: str, meta: str, stat: tuple) -> TrainedModel:
         net = build_from_config(config)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise InputError(f"{meta}: arch_kwargs do not build a {config['arch']!r} network ({exc})") from None
+    expected = net.state_dict()
+    wrong = [f"{k} is {list(v.shape)} in the file but {list(expected[k].shape)} in the network the JSON describes"
+             for k, v in state.items() if k in expected and tuple(v.shape) != tuple(expected[k].shape)]
+    if wrong:
+        raise InputError(f"{weights}: {len(wrong)} tensor shape(s) do not match {meta} (e.g. {wrong[0]}); the "
+                         "weights and the config belong to different networks: keep the pair together")
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise InputError(f"{weights}: weights do not fit architecture {config['arch']!r} "

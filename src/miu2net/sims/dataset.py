@@ -21,7 +21,10 @@ Resuming. Each sample is written by one task: its maps, then its scalars, then `
 flag in its own chunk, so parallel writers never touch the same chunk. A killed run leaves at worst some
 samples without their flag; a rerun regenerates exactly those (a sample is a pure function of config
 and seed, so the result is byte-identical to an uninterrupted run). A rerun with a different
-configuration or source is refused.
+configuration or source is refused. A first run that stops before any sample is finished (an unreachable
+scheduler, Ctrl-C) removes the store it laid out. Every chunk of a finished sample is written (even one
+equal to the fill value), so reading refuses a missing chunk, as it does a corrupt one (InputError),
+rather than returning a map of zeros; a store without one of its splits or arrays is refused too.
 
 Parallelism. By default a ``dask.distributed.LocalCluster`` of worker processes (one thread each); or an
 existing cluster by scheduler address (its workers must see the store's path); or ``"sync"`` to run in
@@ -348,8 +351,11 @@ def completion(path: str | Path) -> dict[str, tuple[int, int]]:
 
 @lru_cache(maxsize=4)
 def _arrays(path: str, run_id: str) -> dict[str, dict[str, zarr.Array]]:
+    # Every chunk is written, even one equal to the fill value: a finished sample then has all its chunks,
+    # and a missing one is damage (SimDataset refuses it) rather than a map of zeros.
     root = zarr.open_group(path, mode="r+")
-    return {s: {name: root[s][name] for name in (*MAP_FIELDS, *SCALARS)} for s in SPLITS}
+    return {s: {name: root[s][name].with_config({"write_empty_chunks": True}) for name in (*MAP_FIELDS, *SCALARS)}
+            for s in SPLITS}
 
 
 @lru_cache(maxsize=4)
@@ -450,6 +456,47 @@ def create_dataset(
         source = {"kind": "simulated"}
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be >= 1; got {workers}")
+    fresh = not path.exists() or (path.is_dir() and not any(path.iterdir()))  # nothing of ours to keep there
+    top = path  # the highest folder this call creates (the store, or a missing parent of it)
+    while not top.parent.exists() and top.parent != top.parent.parent:
+        top = top.parent
+    existed = path.exists()
+    try:
+        return _create_or_resume(path, config, source, inputs, scheduler=scheduler, workers=workers,
+                                 batch_size=batch_size, progress=progress, console=console)
+    except BaseException:  # a run that cannot start (no scheduler, Ctrl-C) leaves no empty store behind
+        if fresh and not _generated_any(path):
+            _remove_created(path, top, existed)
+        raise
+
+
+def _generated_any(path: Path) -> bool:
+    """Whether the store at ``path`` holds at least one finished sample (False when it cannot be read)."""
+    try:
+        root = zarr.open_group(str(path), mode="r")
+        return any(bool(_read_flags(root[s]["done"]).any()) for s in SPLITS)
+    except Exception:
+        return False
+
+
+def _remove_created(path: Path, top: Path, existed: bool) -> None:
+    """Remove what a failed first run made: the store's content when its (empty) folder existed before,
+    else the highest folder the run created."""
+    import shutil
+
+    if existed:
+        for child in path.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _create_or_resume(path: Path, config: Config, source: dict, inputs: list | None, *, scheduler: str | None,
+                      workers: int | None, batch_size: int, progress: bool, console: Any) -> GenerationReport:
+    """The body of :func:`create_dataset`: open or lay out the store, generate what is missing."""
     root = _open_for_writing(path, config, source)
     meta = dict(root.attrs)["miu2net"]
     sizes = split_sizes(config)
@@ -573,13 +620,19 @@ class SimDataset:
             raise InputError(f"unknown field(s) {', '.join(unknown)}; available: {', '.join(MAP_FIELDS)}")
         root = _open_read(Path(path))
         self.meta = dict(root.attrs)["miu2net"]
-        self._length = int(root[split]["done"].shape[0])
+        group = _split_group(root, Path(path), split, self.fields)
+        self._length = int(group["done"].shape[0])
+        self._group = None
         if require_complete:
-            missing = int((~_read_flags(root[split]["done"])).sum())
+            missing = int((~_read_flags(group["done"])).sum())
             if missing:
                 raise InputError(f"{path}: split {split} has {missing} of {self._length} samples not generated; "
                                  "rerun `miu2net simulate` with the same options to complete it")
-        self._group = None
+            lost = self._missing_chunks(group, range(self._length))  # a file listing: no map is read
+            if lost:
+                index, name = lost[0]
+                raise InputError(f"{path}: split {split}: {len(lost)} chunk(s) of finished samples are missing "
+                                 f"(e.g. the {name} map of sample {index}); the store is damaged: {_REMAKE}")
 
     @property
     def config(self) -> Config:
@@ -597,6 +650,17 @@ class SimDataset:
     def __len__(self) -> int:
         return self._length
 
+    def _missing_chunks(self, group: zarr.Group, indices: Iterable[int]) -> list[tuple[int, str]]:
+        """``(sample, field)`` of the map chunks of ``indices`` absent from the store's folder (zarr would
+        read an absent chunk as its fill value: a map of zeros)."""
+        folder = Path(self.path) / self.split
+        lost = []
+        for name in self.fields:
+            array = group[name]
+            lost.extend((i, name) for i in indices
+                        if not (folder / name / array.metadata.encode_chunk_key((i, 0, 0))).is_file())
+        return sorted(lost)
+
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         index = int(index)
         if index < 0:
@@ -604,7 +668,19 @@ class SimDataset:
         if not 0 <= index < self._length:
             raise IndexError(f"index {index} out of range for split {self.split} of {self._length} samples")
         group = self._arrays()
-        return {name: np.asarray(group[name][index]) for name in self.fields}
+        lost = self._missing_chunks(group, [index])
+        if lost and bool(group["done"][index]):
+            raise InputError(f"{self.path}: sample {index} of split {self.split} is marked finished but its "
+                             f"{', '.join(name for _, name in lost)} map(s) are missing from the store; the store is "
+                             f"damaged: {_REMAKE}")
+        out = {}
+        for name in self.fields:
+            try:
+                out[name] = np.asarray(group[name][index])
+            except Exception as exc:  # a corrupt chunk: zarr's codecs raise RuntimeError, ValueError ...
+                raise InputError(f"{self.path}: the {name} map of sample {index} of split {self.split} cannot be "
+                                 f"read ({type(exc).__name__}: {exc}); the store is damaged: {_REMAKE}") from None
+        return out
 
     def info(self, index: int) -> dict:
         """Scalars of sample ``index``: seed, n_halos, masked_fraction, done (and, in stores made since the
@@ -619,6 +695,25 @@ class SimDataset:
 
     def __repr__(self) -> str:
         return f"SimDataset({self.path!r}, split={self.split!r}, n={self._length})"
+
+
+#: What to do about a damaged store (a finished sample is never regenerated by a resumed run).
+_REMAKE = "make it again with `miu2net simulate` into a new --out"
+
+
+def _split_group(root: zarr.Group, path: Path, split: str, fields: Iterable[str]) -> zarr.Group:
+    """The group of ``split`` with its ``done`` flags and the arrays ``fields``; InputError naming what is
+    missing (a store copied in part, or damaged)."""
+    if split not in root:
+        found = ", ".join(sorted(root.group_keys())) or "none"
+        raise InputError(f"{path}: the store has no split {split!r} (splits found: {found}); it is incomplete or "
+                         f"damaged: {_REMAKE}")
+    group = root[split]
+    absent = [name for name in (*fields, "done") if name not in group]
+    if absent:
+        raise InputError(f"{path}: split {split} has no {', '.join(absent)} array(s); the store is incomplete or "
+                         f"damaged: {_REMAKE}")
+    return group
 
 
 def read_config(path: str | Path) -> Config:

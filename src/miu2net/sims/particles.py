@@ -71,17 +71,25 @@ def read_particles(
     if suffix in (".npy", ".npz"):
         try:
             data = np.load(path, allow_pickle=False)
-        except Exception as exc:
+            if suffix == ".npz":
+                if "pos" not in data.files:
+                    raise InputError(f"{path}: a .npz of particles needs 'pos' [N, 3] (and 'mass' [N]); "
+                                     f"found {data.files}")
+                pos = data["pos"]
+                mass = data["mass"] if "mass" in data.files else None
+                box = _scalar(data, "box_size", path)
+                z = _scalar(data, "redshift", path)
+            else:
+                pos, mass, box, z = data, None, None, None
+        except InputError:
+            raise
+        except Exception as exc:  # unreadable, or an object array (which would need pickle)
             raise InputError(f"{path}: cannot read ({exc})") from None
-        if suffix == ".npz":
-            if "pos" not in data.files:
-                raise InputError(f"{path}: a .npz of particles needs 'pos' [N, 3] (and 'mass' [N]); found {data.files}")
-            pos = data["pos"]
-            mass = data["mass"] if "mass" in data.files else None
-            box = float(data["box_size"]) if "box_size" in data.files else None
-            z = float(data["redshift"]) if "redshift" in data.files else None
-        else:
-            pos, mass, box, z = data, None, None, None
+        _check_numeric(pos, "positions", path)
+        if np.ndim(pos) != 2 or np.shape(pos)[1] != 3:
+            raise InputError(f"{path}: positions must have shape [N, 3]; got {np.shape(pos)}")
+        if mass is not None:
+            _check_numeric(mass, "masses", path)
         if mass is None:
             if particle_mass is None:
                 raise InputError(f"{path}: no particle masses in the file; give --particle-mass")
@@ -91,6 +99,27 @@ def read_particles(
         return _checked(np.asarray(pos, float) * scale_l, np.asarray(mass, float) * scale_m,
                         box * scale_l if box else None, z, path)
     raise InputError(f"{path}: unknown particle file type; expected HDF5 (.hdf5), .npz or .npy")
+
+
+def _check_numeric(values: np.ndarray, what: str, path: Path) -> None:
+    """Refuse an array that is not of numbers (text, bytes, booleans, objects): it would be read as
+    something else, or fail deep inside the projection."""
+    kind = np.asarray(values).dtype.kind
+    if kind not in "iuf":
+        name = {"U": "text", "S": "bytes", "b": "booleans", "O": "objects", "c": "complex numbers"}.get(kind, kind)
+        raise InputError(f"{path}: the particle {what} are {name} ({np.asarray(values).dtype}); expected real "
+                         "numbers")
+
+
+def _scalar(data, key: str, path: Path) -> float | None:
+    """The number stored under ``key`` in an .npz, or None when absent; InputError when it is not one number."""
+    if key not in data.files:
+        return None
+    value = data[key]
+    if np.asarray(value).dtype.kind not in "iuf" or np.size(value) != 1:
+        raise InputError(f"{path}: '{key}' must be one number; got {np.asarray(value).dtype} of shape "
+                         f"{np.shape(value)}")
+    return float(np.asarray(value).reshape(-1)[0])
 
 
 def _length_scale(unit: str, default: str, hubble: float | None) -> float:
@@ -163,9 +192,11 @@ def _read_hdf5(path: Path, length_unit: str, mass_unit: str, particle_mass: floa
             group = f[name]
             if "Coordinates" not in group:
                 continue
+            _check_numeric(np.empty(0, dtype=group["Coordinates"].dtype), f"positions of {name}", path)
             pos = np.asarray(group["Coordinates"], dtype=np.float64)
             ptype = int(name.replace("PartType", "") or 0)
             if "Masses" in group:
+                _check_numeric(np.empty(0, dtype=group["Masses"].dtype), f"masses of {name}", path)
                 mass = np.asarray(group["Masses"], dtype=np.float64)
             elif ptype < len(mass_table) and mass_table[ptype] > 0:
                 mass = np.full(len(pos), float(mass_table[ptype]))
@@ -193,6 +224,9 @@ def _checked(pos: np.ndarray, mass: np.ndarray, box: float | None, z: float | No
         raise InputError(f"{path}: {len(mass)} masses for {len(pos)} particles")
     if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(mass))):
         raise InputError(f"{path}: positions or masses hold NaN or infinite values")
+    if np.any(mass < 0):
+        raise InputError(f"{path}: {int(np.count_nonzero(mass < 0))} particle(s) have negative masses (down to "
+                         f"{mass.min():.4g}); masses must be >= 0")
     return Particles(positions=pos, masses=mass, box_size=box, redshift=z)
 
 
