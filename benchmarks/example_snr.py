@@ -26,6 +26,8 @@ from miu2net.pipeline import CatalogueOptions, reconstruct_file
 from miu2net.plots import detection_snr
 from miu2net.stats.peaks import find_peaks
 
+from merging_pair import top_peaks  # the sibling benchmark script (run from benchmarks/ or by path)
+
 ROOT = Path(__file__).resolve().parent.parent
 FALSE_ARCMIN = 3.0
 
@@ -42,9 +44,7 @@ def main() -> None:
     with fits.open(truth_path) as hdul:
         truth = hdul["KAPPA_TRUE"].data.astype(np.float64)
         truth_wcs = WCS(hdul["KAPPA_TRUE"].header)
-    tp = find_peaks(truth, border=2)
-    order = np.argsort(np.asarray(tp.height))[::-1][:2]
-    clusters = truth_wcs.pixel_to_world(np.asarray(tp.x_sub)[order], np.asarray(tp.y_sub)[order])
+    clusters = top_peaks(truth, truth_wcs)  # the two clusters, as benchmarks/merging_pair.py finds them
     kappa, shear = reconstruct_file(args.catalogue, method=args.method, catalogue=CatalogueOptions(),
                                     noise_realisations=args.noise_realisations, seed=0)
     snr = detection_snr(kappa.kappa_e, kappa.sigma_noise)
