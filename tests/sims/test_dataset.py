@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,6 +111,17 @@ def test_rerun_skips_and_other_config_is_refused(store):
     assert report.generated == 0 and report.already_done == 16
     with pytest.raises(InputError, match="sim.seed"):
         create_dataset(path, config.updated(sim={"seed": 1}), scheduler="sync", progress=False)
+
+
+def test_resume_deletes_the_partial_files_of_a_killed_write(store, tmp_path):
+    path, config = store
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(path, copy)
+    debris = copy / "train" / "kappa" / "c" / "3" / "0" / "0.0123abcd.partial"
+    debris.write_bytes(b"half a chunk")
+    report = create_dataset(copy, config, scheduler="sync", progress=False)
+    assert report.generated == 0 and not debris.exists(), "a killed write's temporary file survived the resume"
+    assert _chunk_bytes(copy) == _chunk_bytes(path)
 
 
 def test_existing_foreign_folder_is_refused(tmp_path):

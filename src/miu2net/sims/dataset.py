@@ -19,7 +19,7 @@ to share no seed.
 
 Resuming. Each sample is written by one task: its maps, then its scalars, then ``done[i] = True``, each
 flag in its own chunk, so parallel writers never touch the same chunk. A killed run leaves at worst some
-samples without their flag; a rerun regenerates exactly those (a sample is a pure function of config
+samples without their flag (and the ``*.partial`` files of writes cut short, deleted on resuming); a rerun regenerates exactly those (a sample is a pure function of config
 and seed, so the result is byte-identical to an uninterrupted run). A rerun with a different
 configuration or source is refused. A first run that stops before any sample is finished (an unreachable
 scheduler, Ctrl-C) removes the store it laid out. Every chunk of a finished sample is written (even one
@@ -301,6 +301,14 @@ def _create_layout(path: Path, config: Config, source: dict) -> zarr.Group:
     return root
 
 
+def _remove_partial_writes(path: Path) -> None:
+    """Delete the ``*.partial`` files a killed writer leaves (Zarr's LocalStore writes each chunk to one and
+    renames it into place), so a resumed store holds exactly the files of an uninterrupted run."""
+    for debris in path.rglob("*.partial"):
+        if debris.is_file():
+            debris.unlink(missing_ok=True)
+
+
 def _open_for_writing(path: Path, config: Config, source: dict) -> zarr.Group:
     """Open the store to resume it (same config and source) or create it; refuse anything else."""
     if path.exists() and not path.is_dir():
@@ -322,6 +330,7 @@ def _open_for_writing(path: Path, config: Config, source: dict) -> zarr.Group:
                 + "\n  ".join(differences[:20])
                 + "\nUse a new --out, or the original options."
             )
+        _remove_partial_writes(path)
         return root
     return _create_layout(path, config, source)
 
