@@ -28,7 +28,7 @@ side) and pads the map; its row also gives its time without the CHI2DOF check th
 ``miu2net.methods.reconstruct`` adds (a padded KS forward model), the like of what the reference does.
 
 ``--tile N`` runs the methods named by ``--tiled`` in tiles of N² (overlap 64 pixels, mass sheets matched
-and feathered, :func:`miu2net.survey.tiling.reconstruct_tiled`, Dask threads) at sizes above N, and
+and feathered, :func:`miu2net.tiling.reconstruct_tiled`, Dask threads) at sizes above N, and
 says so in the rows. Results merge into benchmarks/results/speed_methods.json (one row per method and
 size, each with its command and git commit); a Markdown table of every row is printed. This machine is
 shared (2 cores): compare the ratios measured in one run.
@@ -181,7 +181,7 @@ def run_case(method: str, path: str, tile: int | None, repeats: int) -> dict:
             kappa_e, n_iter = reference_wiener(shear.g1, shear.g2, shear.mask, shear.noise, PIXEL_ARCMIN, cl)
             return kappa_e, {"n_iter": n_iter}
         if tile is not None and tile < size:
-            from miu2net.survey.tiling import reconstruct_tiled
+            from miu2net.tiling import reconstruct_tiled
 
             out = reconstruct_tiled(shear, lambda s: reconstruct(s, method), tile=tile, overlap=TILE_OVERLAP)
             return out.kappa_e, {"tiles": out.meta["tiling"]}

@@ -818,16 +818,16 @@ def test_ctrl_c_while_evaluate_writes_its_report_leaves_no_report(files, tmp_pat
 
 def test_calibrate_cut_short_leaves_no_half_model(files, tmp_path, monkeypatch):
     """Interrupted between the calibrated copy's weights and its card: neither file is left."""
-    import miu2net.files
+    import miu2net.io.files
 
-    real = miu2net.files.atomic_write
+    real = miu2net.io.files.atomic_write
 
     def interrupted_at_the_card(path, write, **kwargs):
         if str(path).endswith(".json"):
             raise KeyboardInterrupt
         return real(path, write, **kwargs)
 
-    monkeypatch.setattr(miu2net.files, "atomic_write", interrupted_at_the_card)
+    monkeypatch.setattr(miu2net.io.files, "atomic_write", interrupted_at_the_card)
     sim = tmp_path / "sim.yaml"
     sim.write_text("preset: csst-small\n")  # the shipped quick model's survey: 128² of 0.82'
     result = runner.invoke(app, ["calibrate", "--model", str(files["model_copy"]), "--stream", "--n", "2",

@@ -12,7 +12,7 @@ from miu2net.methods import reconstruct
 from miu2net.methods.wiener import signal_power
 from miu2net.physics.masks import survey_mask
 from miu2net.physics.shear import pixel_noise_sigma
-from miu2net.survey.tiling import reconstruct_tiled
+from miu2net.tiling import reconstruct_tiled
 
 PIXEL = 0.82
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from miu2net.config import preset
 from miu2net.errors import InputError
-from miu2net.files import atomic_write
+from miu2net.io.files import atomic_write
 from miu2net.maps import ShearMap
 from miu2net.methods import reconstruct
 from miu2net.sims.simulate import apply_survey

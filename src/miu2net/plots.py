@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from miu2net.files import atomic_write  # noqa: E402
+from miu2net.io.files import atomic_write  # noqa: E402
 
 
 def _save_atomic(fig, path: str | Path, dpi: int = 120) -> None:

@@ -323,7 +323,7 @@ def test_dataok_false_for_data_the_network_does_not_know(trained, maps, calibrat
 
 
 def test_calibrate_command(trained, tmp_path):
-    from miu2net.cli_train import calibrate_command
+    from miu2net.cli.train import calibrate_command
 
     cli = typer.Typer()
     cli.command("calibrate")(calibrate_command)

@@ -13,7 +13,7 @@ from miu2net.nn.base import raw_from_shear
 from miu2net.nn.checkpoint import load_model, resolve_model, save_model
 from miu2net.nn.inference import predict_raw
 from miu2net.sims.synthetic import synthetic_maps
-from miu2net.tiles import feather, tile_starts
+from miu2net.tiling import feather, tile_starts
 
 torch.set_num_threads(1)
 PIXEL = 0.82

@@ -135,7 +135,7 @@ def test_kill_and_resume(tmp_path):
                             pixel_arcmin=PIXEL)
     (tmp_path / "train.yaml").write_text("train:\n  arch_kwargs: {mid: 4, width: 8}\n  patience: 0\n")
     run = tmp_path / "run"
-    code = ("import sys, torch, typer; torch.set_num_threads(1); from miu2net.cli_train import train_command; "
+    code = ("import sys, torch, typer; torch.set_num_threads(1); from miu2net.cli.train import train_command; "
             "typer.run(train_command)")
     args = [sys.executable, "-c", code, "--data", str(data), "--out", str(run), "--epochs", "50",
             "--batch-size", "4", "--no-progress", "--config", str(tmp_path / "train.yaml")]

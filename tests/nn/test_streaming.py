@@ -185,7 +185,7 @@ def test_streamed_training_validates_on_the_store(store, tmp_path):
 def test_train_command_stream_flags(store, tmp_path):
     import typer
 
-    from miu2net.cli_train import train_command
+    from miu2net.cli.train import train_command
 
     app = typer.Typer()
     app.command("train")(train_command)
@@ -204,7 +204,7 @@ def test_train_command_stream_flags(store, tmp_path):
                                    "--steps-per-epoch", "2"])
     assert bad.exit_code == 2 and "--stream" in bad.output
     # calibration on a fresh stream at the model's training depths (a stream the training never saw)
-    from miu2net.cli_train import calibrate_command
+    from miu2net.cli.train import calibrate_command
     from miu2net.nn.checkpoint import load_model
 
     app.command("calibrate")(calibrate_command)

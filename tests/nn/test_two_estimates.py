@@ -151,7 +151,7 @@ def test_both_estimates_reach_the_fits_file(two_estimate_model, tmp_path):
 
 
 def test_tiles_keep_the_second_estimate(two_estimate_model):
-    from miu2net.survey.tiling import reconstruct_tiled
+    from miu2net.tiling import reconstruct_tiled
 
     trained = load_model(two_estimate_model / "two")
     shear = _shear(56, seed=5)

@@ -267,7 +267,7 @@ def test_kappa_from_pixel_scales_and_stacks(tmp_path):
 @pytest.fixture(scope="module")
 def app():
     typer = pytest.importorskip("typer")
-    from miu2net.cli_sims import show_command, simulate_command
+    from miu2net.cli.sims import show_command, simulate_command
 
     application = typer.Typer()
     application.command("simulate")(simulate_command)

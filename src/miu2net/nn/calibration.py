@@ -331,7 +331,7 @@ def save_calibration(model: str | Path, calibration: Calibration, *, out: str | 
     import shutil
 
     from miu2net.config import ModelCard
-    from miu2net.files import atomic_write
+    from miu2net.io.files import atomic_write
     from miu2net.nn.checkpoint import model_stem, resolve_model
 
     check_calibration_target(model, out)
@@ -348,3 +348,55 @@ def save_calibration(model: str | Path, calibration: Calibration, *, out: str | 
     text = json.dumps(config, indent=2) + "\n"
     atomic_write(meta, lambda tmp: Path(tmp).write_text(text), make_parents=True)
     return meta
+
+
+def calibration_samples(model_config: dict, *, data: Path | None, split: str, stream: bool, n: int | None,
+                        seed: int, sim_config: Path | None = None) -> tuple[Any, dict]:
+    """The calibration maps of ``miu2net calibrate`` and their description (stored with the calibration).
+
+    A store's split (``data``, ``split``), or with ``stream`` a calibration stream
+    (:data:`miu2net.nn.streaming.CALIBRATION_STREAM`, never the training stream) of the simulation
+    configuration of ``sim_config`` or ``data``, with the depth ranges and the mixture of skies the model
+    was trained on.
+    """
+    from miu2net.nn.data import dataset_fingerprint, open_splits
+
+    if stream:
+        from miu2net.config import load_config
+        from miu2net.nn.streaming import CALIBRATION_STREAM, StreamingSimDataset
+        from miu2net.sims.dataset import read_config
+
+        if sim_config is not None:
+            sim = load_config(sim_config)
+        elif data is not None and data.suffix.lower() != ".npz":
+            sim = read_config(data)
+        else:
+            raise InputError("--stream needs the simulation configuration: give --data STORE (Zarr) or --sim-config")
+        ranges = ((model_config.get("notes") or {}).get("train_config") or {}).get("stream") or {}
+        stream_ranges = ranges
+        mixture = ranges.get("mixture")
+        views = int(ranges.get("views_per_truth") or 1)
+        ranges = {k: tuple(ranges[k]) for k in ("n_gal_arcmin2", "shape_noise_sigma", "masked_fraction") if k in ranges}
+        crop = {"crop": stream_ranges.get("crop"), "crops_per_map": int(stream_ranges.get("crops_per_map") or 1),
+                "wiener": "wiener" in (model_config.get("inputs") or ())}
+        if mixture:  # the skies the model was trained on; outer masks are not (footprints as in the survey)
+            ranges["mixture"] = dict(mixture)
+            ranges["views_per_truth"] = views  # as in training: the truths (N-body boxes) cost the most
+        ranges.update(crop)  # a whole-field model: windows of whole simulated fields, with their Wiener map
+        count = 500 if n is None else n
+        dataset = StreamingSimDataset(sim, length=count, seed=seed, stream=CALIBRATION_STREAM, **ranges)
+        return dataset, {"kind": "stream", "ranges": dataset.ranges, "seed": seed, "n": count,
+                         "fingerprint": dataset.fingerprint}
+    if data is None:
+        raise InputError("give --data (a Zarr store or .npz) or --stream")
+    splits = open_splits(data)
+    if split not in splits:
+        raise InputError(f"unknown split {split!r}; choose train, val or test")
+    dataset = splits[split]
+    if len(dataset) == 0:
+        raise InputError(f"{data}: split {split} holds no sample")
+    fingerprint = dataset_fingerprint(dataset)
+    if fingerprint == model_config.get("dataset_fingerprint"):
+        raise InputError(f"{data} split {split} is the model's training set; calibrate on data it never trained on "
+                         "(--split val, or --stream)")
+    return dataset, {"kind": "store", "path": str(data), "split": split, "fingerprint": fingerprint}

@@ -53,7 +53,7 @@ import torch
 from miu2net import __version__
 from miu2net.config.model_card import FORMAT, FORMAT_VERSION, ModelCard
 from miu2net.errors import InputError
-from miu2net.files import atomic_write
+from miu2net.io.files import atomic_write
 from miu2net.nn.base import MassMapNet
 from miu2net.nn.registry import count_parameters, create_model
 

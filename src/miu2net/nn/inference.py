@@ -85,7 +85,7 @@ from miu2net.physics.operators import ks93_inverse, rotate_shear
 from miu2net.physics.smoothing import gaussian_smooth
 from miu2net.physics.units import ARCMIN_TO_RAD
 from miu2net.physics.wiener import DEFAULT_Z_SOURCE, signal_power, wiener_kappa
-from miu2net.tiles import feather, tile_starts
+from miu2net.tiling import feather, tile_starts
 
 #: The shipped model each family's method uses by default (input at another pixel: :data:`SHIPPED_MODELS`).
 DEFAULT_MODELS: dict[str, str] = {"miu2net": "miu2net-csst", "deepmass": "deepmass-csst-quick"}

@@ -40,7 +40,7 @@ from lightning.pytorch.plugins import TorchCheckpointIO
 
 from miu2net.config import TrainConfig
 from miu2net.errors import InputError
-from miu2net.files import atomic_write
+from miu2net.io.files import atomic_write
 from miu2net.nn.checkpoint import jsonable
 from miu2net.nn.losses import MassMappingLoss
 from miu2net.nn.registry import create_model, list_models

@@ -46,7 +46,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -60,6 +59,7 @@ import zarr
 from miu2net import __version__
 from miu2net.config import Config
 from miu2net.errors import InputError
+from miu2net.io.fits import pixel_arcmin_of_hdu
 from miu2net.sims.fields import cut_center
 from miu2net.sims.simulate import MAP_FIELDS, apply_survey, simulate_sample_with_info
 
@@ -125,24 +125,11 @@ def _fits_image_hdu(hdul) -> Any:
     return None
 
 
-def _fits_pixel_arcmin(hdu, primary) -> float | None:
-    for header in (hdu.header, primary.header):
-        if "PIXSCALE" in header:
-            return float(header["PIXSCALE"])
-    from astropy.wcs import WCS, FITSFixedWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        try:
-            wcs = WCS(hdu.header, naxis=2)
-        except Exception:
-            return None
-    if not wcs.has_celestial:
-        return None
-    sx, sy = (float(s.to_value("arcmin")) for s in wcs.celestial.proj_plane_pixel_scales())
-    if not np.isclose(sx, sy, rtol=1e-4):
-        raise InputError(f"pixels are not square ({sx:.5g} x {sy:.5g} arcmin)")
-    return sx
+def _pixel_arcmin(hdu: Any, primary: Any, path: Path) -> float:
+    try:
+        return pixel_arcmin_of_hdu(hdu, primary, str(path))
+    except InputError as exc:
+        raise InputError(f"{exc}; or pass --kappa-pixel-arcmin") from None
 
 
 def list_kappa_inputs(directory: str | Path, *, pixel_arcmin: float | None = None) -> list[KappaInput]:
@@ -176,7 +163,7 @@ def list_kappa_inputs(directory: str | Path, *, pixel_arcmin: float | None = Non
                     if hdu is None:
                         raise InputError(f"{path}: no 2-D or 3-D image HDU")
                     shape = hdu.data.shape
-                    pix = pixel_arcmin if pixel_arcmin is not None else _fits_pixel_arcmin(hdu, hdul[0])
+                    pix = pixel_arcmin if pixel_arcmin is not None else _pixel_arcmin(hdu, hdul[0], path)
             except InputError:
                 raise
             except Exception as exc:

@@ -387,7 +387,7 @@ def write_gadget_hdf5(particles: Particles, path: str | Path, *, hubble: float) 
     """Write particles as a Gadget-layout HDF5 snapshot (kpc/h, 1e10 Msun/h, PartType1), atomically."""
     import h5py
 
-    from miu2net.files import atomic_write
+    from miu2net.io.files import atomic_write
 
     def write(tmp: str) -> None:
         with h5py.File(tmp, "w") as f:

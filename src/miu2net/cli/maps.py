@@ -1,78 +1,16 @@
-"""The ``miu2net`` command: parse, call the library, print. No physics here.
-
-Every command turns bad input (:class:`miu2net.errors.InputError`, unreadable files) into one line on
-stderr and exit code 2; nothing half-written is left behind (files are written atomically).
-"""
+"""The map commands: ``reconstruct`` (shear to convergence), ``project`` (particles to convergence) and
+``evaluate`` (every method on the same test maps). Parse, call the library, print."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import shutil
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from miu2net import __version__
-from miu2net.cli_common import OneLineErrors, console, user_errors
+from miu2net.cli.common import console, parse_center, parse_options, removed_if_unfinished, user_errors
 from miu2net.errors import InputError
 
-app = typer.Typer(
-    name="miu2net",
-    help="Weak-lensing mass mapping: shear in, convergence (kappa) maps out.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    cls=OneLineErrors,  # click's usage errors as one `error:` line, exit code 2
-)
-
-
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"miu2net {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")
-    ] = False,
-) -> None:
-    """Weak-lensing mass mapping: shear in, convergence (kappa) maps out."""
-
-
-def parse_options(pairs: list[str]) -> dict:
-    """``KEY=VALUE`` strings to a dict; values are read as JSON when they parse (numbers, true/false)."""
-    options = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise InputError(f"--option expects KEY=VALUE; got {pair!r}")
-        key, value = pair.split("=", 1)
-        if value.strip().lower() in ("true", "false"):  # True, FALSE ... as well as JSON's true/false
-            options[key.strip()] = value.strip().lower() == "true"
-            continue
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
-    return options
-
-
-def _parse_center(text: str | None) -> tuple[float, float] | None:
-    """``"RA,DEC"`` (degrees) to a tuple; ranges are checked by the pipeline's validation."""
-    if text is None:
-        return None
-    try:
-        ra, dec = (float(v) for v in text.split(","))
-    except ValueError:
-        raise InputError(f"--center expects RA,DEC in degrees (e.g. 150.1,2.2); got {text!r}") from None
-    return ra, dec
-
-
-@app.command()
 @user_errors
 def reconstruct(
     shear_file: Annotated[Path, typer.Argument(
@@ -147,7 +85,7 @@ def reconstruct(
                "m": m_col, "c1": c1_col, "c2": c2_col}
     catalogue = CatalogueOptions(
         columns={k: v for k, v in columns.items() if v}, flip_e1=flip_e1, flip_e2=flip_e2, cuts=list(cut or []),
-        pixel_arcmin=pixel_arcmin, size=size, center=_parse_center(center), shape_noise_sigma=shape_noise_sigma,
+        pixel_arcmin=pixel_arcmin, size=size, center=parse_center(center), shape_noise_sigma=shape_noise_sigma,
     )
     validate_reconstruct_request(shear_file, output=output, png=png, method=method, options=options,
                                  catalogue=catalogue, noise_realisations=noise_realisations, tile=tile,
@@ -242,7 +180,6 @@ def _catalogue_notes(meta: dict) -> str:
     return f" ({'; '.join(notes)})" if notes else ""
 
 
-@app.command()
 @user_errors
 def project(
     particles_file: Annotated[Path, typer.Argument(help="Particles: HDF5 (Gadget/SWIFT layout), .npz (pos, mass) or .npy.")],
@@ -326,7 +263,6 @@ def _parse_compare_methods(text: str) -> list[str]:
     return names
 
 
-@app.command()
 @user_errors
 def evaluate(
     data: Annotated[Path, typer.Option(help="Zarr store written by `miu2net simulate` (its test split is used).")],
@@ -378,33 +314,11 @@ def evaluate(
         report = run_protocol((dataset[i] for i in range(count)), pixel_arcmin=dataset.pixel_arcmin,
                               methods=usable, method_options=per_method,
                               progress=lambda done: bar.update(task, completed=done))
-    with _removed_if_unfinished(out):  # a report cut short (Ctrl-C, a full disk) is not left half-written
+    with removed_if_unfinished(out):  # a report cut short (Ctrl-C, a full disk) is not left half-written
         paths = write_report(report, out, meta={"data": str(data), "split": split, "skipped": skipped,
                                                 "options": per_method})
     console.print(markdown_table(report), highlight=False, soft_wrap=True)
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False, soft_wrap=True)
-
-
-@contextlib.contextmanager
-def _removed_if_unfinished(folder: Path):
-    """Run the body; if it fails or is interrupted, remove what it added to ``folder`` (the folder itself
-    and its missing parents when they did not exist). Files it replaced keep their new content."""
-    top = folder
-    while not top.parent.exists() and top.parent != top.parent.parent:
-        top = top.parent
-    before = set(folder.iterdir()) if folder.is_dir() else None
-    try:
-        yield
-    except BaseException:
-        if before is None:
-            shutil.rmtree(top, ignore_errors=True)  # the highest folder that did not exist
-        else:
-            for path in set(folder.iterdir()) - before:
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-        raise
 
 
 def _check_project_request(particles: Path, output: Path, compare_png: Path | None, *, z_lens: float,
@@ -429,29 +343,3 @@ def _check_project_request(particles: Path, output: Path, compare_png: Path | No
     check_number(hubble, "--hubble", low=0.0, high=2.0, low_open=True)
     check_number(n_gal, "--n-gal", low=0.0, low_open=True, unit="per arcmin^2")
     check_seed(seed)
-
-
-def _register_commands() -> None:
-    """Commands defined in their own modules (simulation, training, models)."""
-    from miu2net.cli_sims import show_command, simulate_command
-    from miu2net.cli_train import calibrate_command, export_onnx_command, models_list_command, train_command
-
-    app.command("simulate")(user_errors(simulate_command))
-    app.command("show")(user_errors(show_command))
-    app.command("train")(train_command)
-    app.command("calibrate")(calibrate_command)
-    models = typer.Typer(help="Trained models and architectures.", no_args_is_help=True)
-    app.add_typer(models, name="models")
-    models.command("list")(models_list_command)
-    models.command("export-onnx")(export_onnx_command)
-
-
-_register_commands()
-
-
-def run() -> None:  # pragma: no cover - console entry point
-    app(prog_name="miu2net")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())

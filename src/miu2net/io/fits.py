@@ -1,4 +1,4 @@
-"""Files in and out, by the contracts of DESIGN.md.
+"""FITS files in and out, by the file contracts (docs/files.md).
 
 Gridded shear in: FITS with image HDUs ``G1``, ``G2``, optional ``MASK`` (1 observed, 0 masked) and
 ``NOISE`` (per-pixel std of each component), and either a celestial WCS (on ``G1`` or the primary
@@ -33,7 +33,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from miu2net import __version__
 from miu2net.errors import InputError
-from miu2net.files import atomic_write
+from miu2net.io.files import atomic_write
 from miu2net.maps import KappaMap, ShearMap, default_wcs
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
@@ -85,6 +85,14 @@ def _pixel_scale(pixscale: Any, wcs: WCS | None, source: str) -> float:
     if from_wcs is not None and from_key is not None and not np.isclose(from_wcs, from_key, rtol=1e-4):
         raise InputError(f"{source}: PIXSCALE = {from_key} arcmin disagrees with the WCS ({from_wcs:.6g} arcmin)")
     return from_wcs if from_wcs is not None else from_key
+
+
+def pixel_arcmin_of_hdu(hdu: Any, primary: Any, source: str) -> float:
+    """Pixel side in arcmin of an image HDU: from a celestial WCS (on the HDU or the primary header) or the
+    keyword ``PIXSCALE`` (arcmin; the HDU's, else the primary's); both, when given, must agree to 1e-4."""
+    header, top = hdu.header, primary.header
+    wcs = _celestial_wcs(header) or _celestial_wcs(top)
+    return _pixel_scale(header.get("PIXSCALE", top.get("PIXSCALE")), wcs, source)
 
 
 def _check_square(g1: np.ndarray, source: str) -> None:
@@ -204,7 +212,7 @@ def read_shear_map(path: str | Path) -> ShearMap:
 
 
 def _write_atomic(hdul: fits.HDUList, path: Path) -> Path:
-    """Write the HDUs atomically (:func:`miu2net.files.atomic_write`): readers never see half a file."""
+    """Write the HDUs atomically (:func:`miu2net.io.files.atomic_write`): readers never see half a file."""
     return atomic_write(path, lambda tmp: hdul.writeto(tmp, overwrite=True))
 
 

@@ -1,9 +1,14 @@
-"""What every command shares: the stderr console and the one-line error handling."""
+"""What every command shares: the stderr console, the one-line error handling, ``--option`` parsing and
+the clean-up of a folder a command did not finish."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
+import shutil
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -91,3 +96,53 @@ def user_errors(func):
             raise
 
     return wrapper
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` strings to a dict; values are read as JSON when they parse (numbers, true/false)."""
+    options = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise InputError(f"--option expects KEY=VALUE; got {pair!r}")
+        key, value = pair.split("=", 1)
+        if value.strip().lower() in ("true", "false"):  # True, FALSE ... as well as JSON's true/false
+            options[key.strip()] = value.strip().lower() == "true"
+            continue
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+def parse_center(text: str | None) -> tuple[float, float] | None:
+    """``"RA,DEC"`` (degrees) to a tuple; ranges are checked by the pipeline's validation."""
+    if text is None:
+        return None
+    try:
+        ra, dec = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--center expects RA,DEC in degrees (e.g. 150.1,2.2); got {text!r}") from None
+    return ra, dec
+
+
+@contextlib.contextmanager
+def removed_if_unfinished(folder: Path):
+    """Run the body; if it fails or is interrupted, remove what it added to ``folder`` (the folder itself
+    and its missing parents when they did not exist). Files it replaced keep their new content."""
+    top = folder
+    while not top.parent.exists() and top.parent != top.parent.parent:
+        top = top.parent
+    before = set(folder.iterdir()) if folder.is_dir() else None
+    try:
+        yield
+    except BaseException:
+        if before is None:
+            shutil.rmtree(top, ignore_errors=True)  # the highest folder that did not exist
+        else:
+            for path in set(folder.iterdir()) - before:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        raise

@@ -1,11 +1,15 @@
-"""Wide fields: cut a large shear map into overlapping tiles, reconstruct each, blend back (feathered).
+r"""Tiles: cutting a map into overlapping squares and blending them back.
 
-Tiles of ``tile`` x ``tile`` pixels start every ``tile - overlap`` pixels (the last one flush with the
-map's edge; :func:`miu2net.tiles.tile_starts`). Any method runs on the tiles (``run`` is a function
+Geometry. Tiles of ``tile`` pixels start every ``tile - overlap`` pixels, the last one flush with the
+map's edge (:func:`tile_starts`). Each tile is weighted by a feather (:func:`feather`) that rises as a
+raised cosine across ``overlap`` pixels (at most half the tile) from every tile edge that lies inside the
+map; edges on the map's border keep full weight. The networks' fixed-size tiles
+(:mod:`miu2net.nn.inference`) and the wide-field tiles below share this geometry.
+
+Wide fields (:func:`reconstruct_tiled`). Any method runs on the tiles (``run`` is a function
 ShearMap -> KappaMap). Each tile's unknown mass sheet is fixed by matching neighbouring tiles over their
-overlaps (least squares on the differences of their means there, the offsets summing to zero). Each
-tile's result is weighted by the feather of :mod:`miu2net.tiles` and the blended map is the weighted
-mean: :math:`\\kappa = \\sum_t w_t(\\kappa_t + o_t) / \\sum_t w_t`.
+overlaps (least squares on the differences of their means there, the offsets summing to zero). The
+blended map is the weighted mean :math:`\kappa = \sum_t w_t(\kappa_t + o_t) / \sum_t w_t`.
 
 Parallelism and memory. Tiles are computed with Dask, in batches of ``batch`` tiles (default: twice the
 workers): on local threads (``scheduler=None`` or ``"threads"``), local processes (``"processes"``), in
@@ -15,7 +19,7 @@ batch returns, each tile is folded into running sums (the weighted maps, the wei
 over every overlap with its neighbours) and dropped, so memory holds the input, the output maps and one
 batch of tiles whatever the number of tiles; the input arrays may be memory maps (``np.load(...,
 mmap_mode="r")``, FITS ``memmap``), of which only the tiles in flight are read. The mass-sheet offsets
-are applied at the end, as :math:`\\sum_t o_t w_t` (the feathers are recomputed, not stored).
+are applied at the end, as :math:`\sum_t o_t w_t` (the feathers are recomputed, not stored).
 """
 
 from __future__ import annotations
@@ -27,7 +31,34 @@ import numpy as np
 
 from miu2net.errors import InputError
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.tiles import feather, tile_starts
+
+
+def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Start indices of tiles of ``tile`` pixels covering ``[0, size)``, overlapping by >= ``overlap``."""
+    if tile >= size:
+        return [0]
+    step = tile - overlap
+    if step <= 0:
+        raise InputError(f"tile overlap ({overlap}) must be smaller than the tile ({tile})")
+    return sorted(set(list(range(0, size - tile, step)) + [size - tile]))
+
+
+def _ramp(n: int, ramp: int, low: bool, high: bool) -> np.ndarray:
+    w = np.ones(n)
+    ramp = min(ramp, n // 2)
+    if ramp > 0:
+        r = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)
+        if low:
+            w[:ramp] = np.minimum(w[:ramp], r)
+        if high:
+            w[n - ramp:] = np.minimum(w[n - ramp:], r[::-1])
+    return w
+
+
+def feather(shape: tuple[int, int], overlap: int, *, y_inner: tuple[bool, bool], x_inner: tuple[bool, bool]) -> np.ndarray:
+    """Blending weight of a tile; ``*_inner`` say which of its (low, high) edges lie inside the map."""
+    return np.outer(_ramp(shape[0], overlap, *y_inner), _ramp(shape[1], overlap, *x_inner))
+
 
 LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
 

@@ -20,8 +20,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from miu2net.cli_common import console
-from miu2net.cli_common import user_errors as _user_errors
+from miu2net.cli.common import console
+from miu2net.cli.common import user_errors as _user_errors
 from miu2net.errors import InputError
 
 
@@ -210,58 +210,6 @@ def _parse_range(text: str, flag: str) -> tuple[float, float]:
     return lo, hi
 
 
-def calibration_samples(model_config: dict, *, data: Path | None, split: str, stream: bool, n: int | None,
-                        seed: int, sim_config: Path | None = None) -> tuple[Any, dict]:
-    """The calibration maps of ``miu2net calibrate`` and their description (stored with the calibration).
-
-    A store's split (``data``, ``split``), or with ``stream`` a calibration stream
-    (:data:`miu2net.nn.streaming.CALIBRATION_STREAM`, never the training stream) of the simulation
-    configuration of ``sim_config`` or ``data``, with the depth ranges and the mixture of skies the model
-    was trained on.
-    """
-    from miu2net.nn.data import dataset_fingerprint, open_splits
-
-    if stream:
-        from miu2net.config import load_config
-        from miu2net.nn.streaming import CALIBRATION_STREAM, StreamingSimDataset
-        from miu2net.sims.dataset import read_config
-
-        if sim_config is not None:
-            sim = load_config(sim_config)
-        elif data is not None and data.suffix.lower() != ".npz":
-            sim = read_config(data)
-        else:
-            raise InputError("--stream needs the simulation configuration: give --data STORE (Zarr) or --sim-config")
-        ranges = ((model_config.get("notes") or {}).get("train_config") or {}).get("stream") or {}
-        stream_ranges = ranges
-        mixture = ranges.get("mixture")
-        views = int(ranges.get("views_per_truth") or 1)
-        ranges = {k: tuple(ranges[k]) for k in ("n_gal_arcmin2", "shape_noise_sigma", "masked_fraction") if k in ranges}
-        crop = {"crop": stream_ranges.get("crop"), "crops_per_map": int(stream_ranges.get("crops_per_map") or 1),
-                "wiener": "wiener" in (model_config.get("inputs") or ())}
-        if mixture:  # the skies the model was trained on; outer masks are not (footprints as in the survey)
-            ranges["mixture"] = dict(mixture)
-            ranges["views_per_truth"] = views  # as in training: the truths (N-body boxes) cost the most
-        ranges.update(crop)  # a whole-field model: windows of whole simulated fields, with their Wiener map
-        count = 500 if n is None else n
-        dataset = StreamingSimDataset(sim, length=count, seed=seed, stream=CALIBRATION_STREAM, **ranges)
-        return dataset, {"kind": "stream", "ranges": dataset.ranges, "seed": seed, "n": count,
-                         "fingerprint": dataset.fingerprint}
-    if data is None:
-        raise InputError("give --data (a Zarr store or .npz) or --stream")
-    splits = open_splits(data)
-    if split not in splits:
-        raise InputError(f"unknown split {split!r}; choose train, val or test")
-    dataset = splits[split]
-    if len(dataset) == 0:
-        raise InputError(f"{data}: split {split} holds no sample")
-    fingerprint = dataset_fingerprint(dataset)
-    if fingerprint == model_config.get("dataset_fingerprint"):
-        raise InputError(f"{data} split {split} is the model's training set; calibrate on data it never trained on "
-                         "(--split val, or --stream)")
-    return dataset, {"kind": "store", "path": str(data), "split": split, "fingerprint": fingerprint}
-
-
 def _check_calibrate_numbers(n: int | None, edge_pixels: int | None, batch_size: int) -> None:
     if n is not None and n < 1:
         raise InputError(f"--n must be >= 1 (calibration maps); got {n}")
@@ -301,6 +249,8 @@ def calibrate_command(
     trained = load_model(model)
     check_calibration_target(trained.path, out)
     check_new_model_stem(out, "--out")
+    from miu2net.nn.calibration import calibration_samples
+
     dataset, description = calibration_samples(trained.config, data=data, split=split, stream=stream, n=n, seed=seed,
                                                sim_config=sim_config)
     samples = (dataset[i] for i in range(len(dataset)))
@@ -375,30 +325,6 @@ def _add_columns(table, names: tuple[str, ...], whole: list[list[str]]) -> None:
         table.add_column(name, overflow="fold")
 
 
-def export_onnx(model: str | Path, out: str | Path, *, batch: int = 1) -> Path:
-    """Write a trained model as ONNX (opset 17) for a fixed map size; needs the ``onnx`` package.
-
-    The ``ks`` input channel uses complex FFTs, which ONNX does not express; such models are refused.
-    """
-    import torch
-
-    from miu2net.nn.checkpoint import load_model
-
-    trained = load_model(model)
-    if "ks" in trained.model.inputs:
-        raise InputError("this model computes the KS channel with complex FFTs, which ONNX cannot express")
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        raise InputError("ONNX export needs the onnx package: pip install onnx onnxscript") from None
-    ny, nx = trained.map_size
-    example = torch.zeros(batch, 4, ny, nx)
-    out = Path(out)
-    torch.onnx.export(trained.model.eval(), (example,), str(out), input_names=["raw"], output_names=["kappa"],
-                      opset_version=17, dynamic_axes={"raw": {0: "batch"}, "kappa": {0: "batch"}})
-    return out
-
-
 @_user_errors
 def export_onnx_command(
     model: Annotated[str, typer.Argument(help="Model path (NAME.safetensors/.json) or shipped name.")],
@@ -408,5 +334,7 @@ def export_onnx_command(
     from miu2net.validate import check_output_path
 
     check_output_path(out, "-o")
+    from miu2net.nn.export import export_onnx
+
     path = export_onnx(model, out)
     console.print(f"wrote {path}", highlight=False)
