@@ -179,9 +179,9 @@ class TrainedMethod(Method):
 
     @property
     def default_model(self) -> str | None:
-        from miu2net.nn.inference import DEFAULT_MODELS
+        from miu2net.nn.inference import default_model
 
-        return DEFAULT_MODELS[self.family]
+        return default_model(self.family)
 
     def model(self, options: dict, shear: ShearMap | None = None) -> Any:
         """The loaded model of ``options["model"]``; default: the family's shipped model for the pixel of

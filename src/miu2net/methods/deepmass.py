@@ -12,15 +12,14 @@ from typing import Any
 
 from miu2net.maps import KappaMap, ShearMap
 from miu2net.methods.base import TrainedMethod, options
-from miu2net.nn.inference import DEFAULT_MODELS, reconstruct_with_model
+from miu2net.nn.inference import reconstruct_with_model
 
-DEFAULT_MODEL = DEFAULT_MODELS["deepmass"]
 
 
 def reconstruct(
     shear: ShearMap,
     *,
-    model: Any = DEFAULT_MODEL,
+    model: Any = None,
     device: str = "cpu",
     batch_size: int = 8,
     allow_mismatch: bool = False,
@@ -33,6 +32,7 @@ def reconstruct(
     Args:
         shear: gridded reduced shear with mask and noise map.
         model: path to ``NAME.safetensors``/``NAME.json`` (suffix optional), a name under ``miu2net/models/``
+            (default: the shipped model of the input's pixel, :func:`miu2net.nn.inference.default_model_for`)
             or a loaded :class:`miu2net.nn.checkpoint.TrainedModel`.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         batch_size: tiles per forward pass.

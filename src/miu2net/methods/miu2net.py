@@ -13,10 +13,8 @@ from typing import Any
 
 from miu2net.maps import KappaMap, ShearMap
 from miu2net.methods.base import TrainedMethod, options
-from miu2net.nn.inference import DEFAULT_MODELS, reconstruct_with_model
+from miu2net.nn.inference import reconstruct_with_model
 
-#: The default model on 0.41' input; other pixels get the shipped model of theirs (``default_model_for``).
-DEFAULT_MODEL = DEFAULT_MODELS["miu2net"]
 
 
 def reconstruct(

@@ -16,8 +16,8 @@ that binned grid, with ``meta["binned"]`` saying so; every later step (B mode, S
 uses the binned shear. Otherwise the model refuses input of another pixel scale, a map smaller than its
 training size (after any binning; but see embedding below) or a noise level outside its training range
 unless ``allow_mismatch=True``. Which shipped model: by default the one trained at the input's pixel
-(:data:`SHIPPED_MODELS`: ``miu2net-csst`` at 0.41', ``miu2net-csst-quick`` at 0.82'), else the first
-the input bins to (:func:`default_model_for`).
+(:func:`shipped_models`, from the models' cards), else the first the input bins to
+(:func:`default_model_for`).
 
 Small fields (embedding). A model trained with outer masks (its card's ``survey.stream.outer_mask``:
 footprints covering as little as a fraction f of its field, :mod:`miu2net.sims.stream`) takes a map
@@ -70,6 +70,7 @@ not set.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -78,7 +79,7 @@ from miu2net.errors import InputError
 from miu2net.maps import KappaMap, ShearMap, bin_shear
 from miu2net.nn.augment import N_ELEMENTS, inverse, transform_raw, transform_scalar
 from miu2net.nn.base import raw_from_shear
-from miu2net.nn.checkpoint import TrainedModel, load_model
+from miu2net.nn.checkpoint import MODELS_DIR, TrainedModel, list_models_on_disk, load_model
 from miu2net.nn.registry import family_of
 from miu2net.physics.consistency import b_to_e_ratio, chi2_per_dof
 from miu2net.physics.operators import ks93_inverse, rotate_shear
@@ -87,13 +88,29 @@ from miu2net.physics.units import ARCMIN_TO_RAD
 from miu2net.physics.wiener import DEFAULT_Z_SOURCE, signal_power, wiener_kappa
 from miu2net.tiling import feather, tile_starts
 
-#: The shipped model each family's method uses by default (input at another pixel: :data:`SHIPPED_MODELS`).
-DEFAULT_MODELS: dict[str, str] = {"miu2net": "miu2net-csst", "deepmass": "deepmass-csst-quick"}
-#: Every shipped model of a family with its pixel (arcmin), in order of preference.
-SHIPPED_MODELS: dict[str, tuple[tuple[str, float], ...]] = {
-    "miu2net": (("miu2net-csst", 0.41), ("miu2net-csst-quick", 0.82)),
-    "deepmass": (("deepmass-csst-quick", 0.82),),
-}
+def shipped_models(family: str) -> tuple[tuple[str, float], ...]:
+    """Every shipped model of ``family`` (``miu2net``, ``deepmass``) with its pixel in arcmin, as their
+    cards (``models/*.json``) give them, finest pixel first (the name breaks ties): the first is the
+    family's default. Read once per process."""
+    return _shipped_models().get(family, ())
+
+
+@lru_cache(maxsize=1)
+def _shipped_models() -> dict[str, tuple[tuple[str, float], ...]]:
+    out: dict[str, list[tuple[str, float]]] = {}
+    for summary in list_models_on_disk(MODELS_DIR):
+        out.setdefault(family_of(summary["arch"]), []).append((summary["name"], float(summary["pixel_arcmin"])))
+    return {family: tuple(sorted(models, key=lambda m: (m[1], m[0]))) for family, models in out.items()}
+
+
+def default_model(family: str) -> str:
+    """The shipped model ``family`` uses when the input's pixel does not choose one (:func:`shipped_models`)."""
+    shipped = shipped_models(family)
+    if not shipped:
+        raise InputError(f"no shipped {family} model in {MODELS_DIR}; give --option model=PATH")
+    return shipped[0][0]
+
+
 #: The estimates a two-estimate model gives (``estimate`` option): KAPPA_E is the chosen one.
 ESTIMATES: tuple[str, ...] = ("mean", "power")
 #: Input is binned n x n to a model's pixel when model pixel / input pixel lies this close to an integer n >= 2.
@@ -103,7 +120,7 @@ BIN_RTOL = 0.01
 def default_model_for(family: str, pixel_arcmin: float | None = None) -> str:
     """The shipped model of ``family`` for input of ``pixel_arcmin``: the one trained at that pixel (within
     1 %), else the first one the input bins to (:func:`binning_factor`), else the family's default."""
-    shipped = SHIPPED_MODELS.get(family, ())
+    shipped = shipped_models(family)
     if pixel_arcmin is not None:
         for name, pixel in shipped:
             if abs(float(pixel_arcmin) / pixel - 1.0) <= BIN_RTOL:
@@ -111,7 +128,7 @@ def default_model_for(family: str, pixel_arcmin: float | None = None) -> str:
         for name, pixel in shipped:
             if binning_factor(pixel_arcmin, pixel) > 1:
                 return name
-    return DEFAULT_MODELS[family]
+    return default_model(family)
 
 
 def load(model: Any) -> TrainedModel:
@@ -184,14 +201,14 @@ def predict_raw(net: Any, raw: np.ndarray, *, tile: tuple[int, int], overlap: in
         return np.where(weight > 0, acc / weight, 0.0)
 
 
-def predict(shear: ShearMap, *, model: Any = DEFAULT_MODELS["miu2net"], device: str = "cpu", batch_size: int = 8,
+def predict(shear: ShearMap, *, model: Any = None, device: str = "cpu", batch_size: int = 8,
             allow_mismatch: bool = False, tile_overlap: int | None = None, family: str | None = None,
             symmetrise: bool = False, correction_ell_min: float | None = None) -> tuple[np.ndarray, Any, list[str]]:
     """Every output channel ``[C, ny, nx]`` of a trained model on ``shear`` (channel 0 is κ; channel 1, when
     the model has one, the network's raw spread of κ, :mod:`miu2net.nn.base`), the loaded model, and the
     mismatch notes (non-empty only with ``allow_mismatch``). ``shear`` must be on the model's pixel: no
     binning here (:func:`bin_to_model` does it; :func:`reconstruct_with_model` calls both)."""
-    trained = load(model)
+    trained = load(default_model(family or "miu2net") if model is None else model)
     if family is not None and family_of(trained.config["arch"]) != family:
         raise InputError(f"model {trained.name!r} is a {trained.config['arch']} network, not a {family} one; "
                          f"use method {family_of(trained.config['arch'])}")
@@ -292,7 +309,7 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
     trained = load(model)
     if estimate == "power" and not trained.has_power_map:
         raise InputError(f"model {trained.name!r} gives one estimate only; estimate='power' needs a two-estimate "
-                         f"model such as {DEFAULT_MODELS['miu2net']}")
+                         f"model such as {default_model('miu2net')}")
     shear, binned = bin_to_model(shear, trained)  # from here on every use of the shear sees the model's grid
     try:
         out, trained, notes = predict(shear, model=trained, device=device, batch_size=batch_size,
