@@ -9,50 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from miu2net.io.files import atomic_write
 
-from miu2net.io.files import atomic_write  # noqa: E402
+
+def _subplots(*grid, figsize: tuple[float, float], layout: str | None = None, **kwargs):
+    """``pyplot.subplots`` without pyplot: a :class:`~matplotlib.figure.Figure` of its own, so importing
+    this module sets no backend and keeps no figure alive."""
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(*grid, **kwargs)
 
 
 def _save_atomic(fig, path: str | Path, dpi: int = 120) -> None:
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"), suffix=".png")
-    finally:
-        plt.close(fig)
-
-
-def plot_kappa(
-    kappa_e: np.ndarray,
-    path: str | Path,
-    *,
-    pixel_arcmin: float,
-    kappa_b: np.ndarray | None = None,
-    snr: np.ndarray | None = None,
-    title: str = "",
-) -> None:
-    """E-mode convergence (and B mode and S/N when given) side by side, on a common colour scale."""
-    panels = [("$\\kappa_E$", kappa_e, "RdBu_r")]
-    if kappa_b is not None:
-        panels.append(("$\\kappa_B$", kappa_b, "RdBu_r"))
-    if snr is not None:
-        panels.append(("S/N", snr, "viridis"))
-    ny, nx = kappa_e.shape
-    extent = (0, nx * pixel_arcmin, 0, ny * pixel_arcmin)
-    vmax = float(np.nanpercentile(np.abs(kappa_e), 99.5)) or 1.0
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
-    for ax, (label, data, cmap) in zip(axes[0], panels):
-        lim = dict(vmin=-vmax, vmax=vmax) if cmap == "RdBu_r" else {}
-        im = ax.imshow(data, origin="lower", cmap=cmap, extent=extent, **lim)
-        ax.set_title(label)
-        ax.set_xlabel("x [arcmin]")
-        ax.set_ylabel("y [arcmin]")
-        fig.colorbar(im, ax=ax, shrink=0.85)
-    if title:
-        fig.suptitle(title)
-    _save_atomic(fig, path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"), suffix=".png")
 
 
 #: Display smoothing of κ_E and κ_B in the reconstruct figure, Gaussian σ in pixels of the map.
@@ -156,7 +127,7 @@ def plot_reconstruction(kappa, path: str | Path, *, mask: np.ndarray | None = No
          "S/N (σ_noise from rotated ellipticities)"),
         (error_name, error, "viridis", _range_norm(error, observed), "σ (κ units, dimensionless)"),
     ]
-    fig = plt.figure(figsize=(11.5, 10), layout="constrained")
+    fig = Figure(figsize=(11.5, 10), layout="constrained")
     for position, (label, data, cmap, panel_norm, unit) in enumerate(panels, start=1):
         ax, extent = _map_axes(fig, position, kappa.wcs, kappa.shape, kappa.pixel_arcmin)
         ax.set_title(label, fontsize=10)
@@ -248,7 +219,7 @@ def plot_comparison(maps: dict[str, np.ndarray], path: str | Path, *, pixel_arcm
     ny, nx = first.shape
     extent = (0, nx * pixel_arcmin, 0, ny * pixel_arcmin)
     vmin, vmax = float(np.percentile(first, 0.5)), float(np.percentile(first, 99.8))
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.0), squeeze=False)
+    fig, axes = _subplots(1, len(names), figsize=(4.2 * len(names), 4.0), squeeze=False)
     for ax, name in zip(axes[0], names):
         im = ax.imshow(maps[name], origin="lower", cmap="magma", extent=extent, vmin=vmin, vmax=vmax)
         ax.set_title(name)
@@ -265,7 +236,7 @@ def plot_examples(examples: list[dict], path: str | Path, *, pixel_arcmin: float
     if not examples:
         return
     names = [k for k in examples[0] if k != "mask"]
-    fig, axes = plt.subplots(len(examples), len(names), figsize=(2.8 * len(names), 2.8 * len(examples)),
+    fig, axes = _subplots(len(examples), len(names), figsize=(2.8 * len(names), 2.8 * len(examples)),
                              squeeze=False)
     for row, ex in zip(axes, examples):
         truth = ex["truth"]
@@ -285,8 +256,8 @@ def plot_examples(examples: list[dict], path: str | Path, *, pixel_arcmin: float
 def plot_spectra(report: dict, path: str | Path, *, tolerance: float = 0.04) -> None:
     """Mean power spectra of truth and each method, their ratio with a ±tolerance band, and r(ℓ)."""
     ell = np.asarray(report["ell"])
-    fig, (top, mid, bot) = plt.subplots(3, 1, figsize=(6.5, 9), sharex=True,
-                                        gridspec_kw={"height_ratios": [2, 1, 1]})
+    fig, (top, mid, bot) = _subplots(3, 1, figsize=(6.5, 9), sharex=True,
+                                     gridspec_kw={"height_ratios": [2, 1, 1]})
     top.loglog(ell, ell * (ell + 1) * np.asarray(report["cl_truth"]) / (2 * np.pi), "k-", lw=2, label="truth")
     for name, e in report["methods"].items():
         ratio = np.asarray(e["cl_ratio"])
@@ -309,7 +280,7 @@ def plot_pdfs(report: dict, path: str | Path) -> None:
     """One-point κ PDF of the truth and each method (log scale)."""
     edges = np.asarray(report["pdf_edges"])
     centres = 0.5 * (edges[1:] + edges[:-1])
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = _subplots(figsize=(6.5, 4.5))
     ax.semilogy(centres, report["pdf_truth"], "k-", lw=2, label="truth")
     for name, e in report["methods"].items():
         ax.semilogy(centres, e["pdf"], label=name)
@@ -322,7 +293,7 @@ def plot_pdfs(report: dict, path: str | Path) -> None:
 def plot_hist2d(hists: dict[str, np.ndarray], edges: np.ndarray, path: str | Path) -> None:
     """Reconstructed against true pixel κ over all test maps, one panel per method."""
     names = list(hists)
-    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.6), squeeze=False)
+    fig, axes = _subplots(1, len(names), figsize=(3.6 * len(names), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names):
         h = hists[name].T
         ax.imshow(np.log10(h + 1), origin="lower", extent=(edges[0], edges[-1], edges[0], edges[-1]), cmap="Greys")
@@ -337,7 +308,7 @@ def plot_peaks(report: dict, path: str | Path) -> None:
     """Peak counts per map against ν = κ/σ_truth (smoothed), truth and each method."""
     edges = np.asarray(report["nu_edges"])
     centres = 0.5 * (edges[1:] + edges[:-1])
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = _subplots(figsize=(6.5, 4.5))
     ax.semilogy(centres, np.asarray(report["peak_counts_truth"]) + 1e-3, "k-", lw=2, label="truth")
     for name, e in report["methods"].items():
         ax.semilogy(centres, np.asarray(e["peak_counts"]) + 1e-3, label=name)
@@ -366,7 +337,7 @@ def plot_sample(
     mask = np.asarray(sample["mask"], dtype=np.float64)
     ny, nx = kappa.shape
     extent = (0, nx * pixel_arcmin, 0, ny * pixel_arcmin)
-    fig, axes = plt.subplots(1, 4, figsize=(19.5, 4.4), layout="constrained")
+    fig, axes = _subplots(1, 4, figsize=(19.5, 4.4), layout="constrained")
     kmax = float(np.nanpercentile(np.abs(kappa), 99.5)) or 1.0
     im = axes[0].imshow(kappa, origin="lower", cmap="RdBu_r", vmin=-kmax, vmax=kmax, extent=extent)
     fig.colorbar(im, ax=axes[0], shrink=0.85)
@@ -385,7 +356,7 @@ def plot_sample(
     observed = mask > 0
     noisy = [np.where(observed, np.asarray(sample[k], dtype=np.float64), np.nan) for k in ("g1", "g2")]
     gmax = float(np.nanpercentile(np.abs(np.concatenate([n[observed] for n in noisy])), 99.5)) if observed.any() else 1.0
-    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.6")
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.6")
     for ax, data, label in zip(axes[1:3], noisy, ("noisy masked $g_1$", "noisy masked $g_2$")):
         im = ax.imshow(data, origin="lower", cmap=cmap, vmin=-gmax, vmax=gmax, extent=extent)
         fig.colorbar(im, ax=ax, shrink=0.85)

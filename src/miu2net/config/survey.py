@@ -112,6 +112,13 @@ class MaskConfig(FrozenModel):
         return self
 
 
+#: The default survey (preset ``csst``), as in the MIU2Net paper: 50 sources per arcmin², total intrinsic
+#: ellipticity rms 0.4, one source plane at z = 1, 256² pixels of 0.41′ (1.75°). The one place these
+#: numbers are written; the presets, the methods' defaults and the catalogue gridding take them from here.
+CSST: dict = {"name": "csst", "n_gal_arcmin2": 50.0, "shape_noise_sigma": 0.4, "z_source": 1.0,
+              "pixel_arcmin": 0.41, "map_size": 256}
+
+
 class SurveyConfig(FrozenModel):
     r"""What a survey observes: source density and redshifts, shape noise, pixel grid, mask, noise model.
 
@@ -131,13 +138,13 @@ class SurveyConfig(FrozenModel):
         mask: mask settings.
     """
 
-    name: str = "csst"
-    n_gal_arcmin2: float = Field(50.0, gt=0)
-    shape_noise_sigma: float = Field(0.4, ge=0, lt=1)
-    z_source: float | None = Field(1.0, gt=0)
+    name: str = CSST["name"]
+    n_gal_arcmin2: float = Field(CSST["n_gal_arcmin2"], gt=0)
+    shape_noise_sigma: float = Field(CSST["shape_noise_sigma"], ge=0, lt=1)
+    z_source: float | None = Field(CSST["z_source"], gt=0)
     nz: SmailNz | None = None
-    pixel_arcmin: float = Field(0.41, gt=0)
-    map_size: int = Field(256, ge=16)
+    pixel_arcmin: float = Field(CSST["pixel_arcmin"], gt=0)
+    map_size: int = Field(CSST["map_size"], ge=16)
     noise_model: Literal["gaussian", "poisson"] = "gaussian"
     mask: MaskConfig = MaskConfig()
 
@@ -409,8 +416,7 @@ class Config(FrozenModel):
 
 # ---- presets -----------------------------------------------------------------------------------
 
-_CSST: dict = {"survey": {"name": "csst", "n_gal_arcmin2": 50.0, "shape_noise_sigma": 0.4, "z_source": 1.0,
-                          "pixel_arcmin": 0.41, "map_size": 256}}
+_CSST: dict = {"survey": dict(CSST)}
 PRESETS: dict[str, dict] = {
     # MIU2Net paper set-up: 50 / arcmin², sigma_e = 0.4, z_s = 1, 256² pixels of 0.41' (1.75 deg).
     "csst": _CSST,

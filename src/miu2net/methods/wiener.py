@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from miu2net.config.survey import CSST
 from miu2net.maps import KappaMap, ShearMap
 from miu2net.methods.base import Method, options
 from miu2net.physics.shear import pixel_noise_sigma
@@ -37,9 +38,9 @@ from miu2net.physics.wiener import (  # noqa: F401 (re-exported: the shared clas
     signal_power,
 )
 
-# csst preset (DESIGN.md): sigma_e total, sources per arcmin^2.
-DEFAULT_SHAPE_NOISE_SIGMA = 0.4
-DEFAULT_N_GAL_ARCMIN2 = 50.0
+# The default survey's (preset csst): sigma_e total, sources per arcmin^2.
+DEFAULT_SHAPE_NOISE_SIGMA = CSST["shape_noise_sigma"]
+DEFAULT_N_GAL_ARCMIN2 = CSST["n_gal_arcmin2"]
 # Tolerances at or above this run in float32 by default (about 7 significant digits).
 SINGLE_PRECISION_TOL = 1e-5
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from astropy.io import fits
 
+from miu2net.config.survey import CSST
 from miu2net.errors import InputError
 from miu2net.io import FITS_SUFFIXES, read_shear_map
 
 #: The pixel a catalogue is gridded at by default: the default survey's (preset csst), where the native
 #: shipped model works.
-DEFAULT_CATALOGUE_PIXEL_ARCMIN = 0.41
+DEFAULT_CATALOGUE_PIXEL_ARCMIN = CSST["pixel_arcmin"]
 
 @dataclass
 class CatalogueOptions:

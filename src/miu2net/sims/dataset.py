@@ -43,7 +43,6 @@ n_test)`` of them test.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterable
@@ -715,8 +714,3 @@ def _split_group(root: zarr.Group, path: Path, split: str, fields: Iterable[str]
 def read_config(path: str | Path) -> Config:
     """The configuration a store was made with."""
     return Config.model_validate(dict(_open_read(Path(path)).attrs)["miu2net"]["config"])
-
-
-def dumps_attrs(path: str | Path) -> str:
-    """The store's ``miu2net`` attributes as indented JSON (for display)."""
-    return json.dumps(dict(_open_read(Path(path)).attrs)["miu2net"], indent=2)
