@@ -1,4 +1,4 @@
-"""File contracts (DESIGN.md) and the CLI's handling of good and bad input."""
+"""File contracts (docs/files.md) and the CLI's handling of good and bad input."""
 
 import numpy as np
 import pytest

@@ -1,6 +1,6 @@
 """miu2net: weak-lensing mass mapping with MIU2Net and the classical methods it is judged against.
 
-Conventions (see DESIGN.md): maps are 2-D arrays indexed ``[y, x]`` with square pixels of side
+Conventions (docs/conventions.md): maps are 2-D arrays indexed ``[y, x]`` with square pixels of side
 ``pixel_arcmin``; shear is complex ``gamma = gamma1 + 1j * gamma2`` with its components defined on the
 map's own x (axis 1) and y (axis 0) axes; masks hold 1 where observed and 0 where masked.
 """

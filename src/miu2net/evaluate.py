@@ -1,4 +1,4 @@
-"""The benchmark protocol (DESIGN.md, "How quality is judged"): every method on the same test maps.
+"""The benchmark protocol (docs/results.md): every method on the same test maps.
 
 For each test sample the noisy masked shear is reconstructed by every method, and the result is compared
 with the true convergence:

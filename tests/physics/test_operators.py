@@ -1,4 +1,4 @@
-"""KS93 operators against analytic identities (DESIGN.md conventions)."""
+"""KS93 operators against analytic identities (docs/conventions.md)."""
 
 import numpy as np
 import pytest
@@ -40,7 +40,7 @@ def test_rotation_by_45_degrees_swaps_e_and_b(rng):
 
 def test_sign_convention_of_a_single_mode():
     # A kappa mode along x (l2 = 0) makes D = 1: gamma1 = kappa, gamma2 = 0 (stretch along x is
-    # tangential about the trough; DESIGN.md D(l) = (l1^2 - l2^2 + 2i l1 l2)/|l|^2).
+    # tangential about the trough; docs/conventions.md: D(l) = (l1^2 - l2^2 + 2i l1 l2)/|l|^2).
     n = 32
     x = np.arange(n)
     kappa = np.cos(2 * np.pi * 3 * x / n)[None, :].repeat(n, axis=0)

@@ -24,12 +24,17 @@ def field(rng):
     return gaussian_field((64, 64), 1.0, lambda ell: 1e-9 * (ell / 1e3) ** -1.0, rng)
 
 
-def test_identical_maps(field):
+def test_identical_maps_and_known_offsets(field):
     assert rmse(field, field) == 0.0
+    assert rmse(field + 0.25, field) == pytest.approx(0.25), "a constant offset of 0.25 is an RMSE of 0.25"
     assert pearson_r(field, field) == pytest.approx(1.0)
+    assert pearson_r(-field, field) == pytest.approx(-1.0)
     spec = power_spectrum(field, 1.0)
-    np.testing.assert_allclose(spec.cl / power_spectrum(field.copy(), 1.0).cl, 1.0)
-    assert largest_ell_within(spec.ell, spec.cl / spec.cl) == pytest.approx(np.nanmax(spec.ell))
+    flat = power_spectrum(np.ones_like(field), 1.0)
+    assert np.all(np.abs(flat.cl) < 1e-20 * np.max(spec.cl) + 1e-30), "a constant map has no power at l > 0"
+    ratio = np.full_like(spec.cl, 1.0)
+    ratio[-1] = 1.5
+    assert largest_ell_within(spec.ell, ratio) == pytest.approx(spec.ell[-2]), "stops before the failing last bin"
 
 
 def test_scaled_map(field):

@@ -1,7 +1,7 @@
 """What every configuration model shares: frozen pydantic models, one range check, one file reader.
 
 Configuration models hold numbers and choices, validate them at construction and know nothing of
-arrays (STYLE.md). They are frozen values (hashable, usable as cache keys) and refuse unknown keys
+arrays. They are frozen values (hashable, usable as cache keys) and refuse unknown keys
 (typos). An impossible value raises a ``pydantic.ValidationError`` (a ``ValueError``) naming the
 option; :func:`format_errors` turns one into the lines of an :class:`miu2net.errors.InputError`.
 """

@@ -1,6 +1,6 @@
 r"""Survey and simulation configuration: pydantic models, presets, YAML/TOML files.
 
-The configuration layer is separate from the physics (STYLE.md): these models hold numbers and
+The configuration layer is separate from the physics: these models hold numbers and
 choices, validate them at construction and know nothing of arrays. A full configuration is a
 :class:`Config` with a ``survey`` (:class:`SurveyConfig`) and a ``sim`` (:class:`SimConfig`) section;
 the training options are :class:`miu2net.config.train.TrainConfig`.

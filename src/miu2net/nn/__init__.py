@@ -1,6 +1,6 @@
 """Neural mass mapping: networks (U²-Net, the DeepMass U-Net), losses, augmentation, training, checkpoints.
 
-The networks know nothing of training (STYLE.md): :mod:`.u2net` and :mod:`.unet` define them,
+The networks know nothing of training: :mod:`.u2net` and :mod:`.unet` define them,
 :mod:`.registry` names them, :mod:`.losses` and :mod:`.module` train them (on fixed data sets, :mod:`.data`,
 or on maps simulated on the fly at random depths, :mod:`.streaming`), :mod:`.checkpoint` saves them as
 safetensors + JSON and :mod:`.calibration` calibrates their error bars and data-consistency range.

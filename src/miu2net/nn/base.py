@@ -1,7 +1,7 @@
 r"""What every mass-mapping network shares: the raw input layout, the input channels and their scaling.
 
 Raw input. A network takes one tensor ``raw`` of shape ``[B, 4, ny, nx]`` holding, in this order
-(:data:`RAW_FIELDS`), the observed reduced shear ``g1``, ``g2`` (components on the map axes, DESIGN.md),
+(:data:`RAW_FIELDS`), the observed reduced shear ``g1``, ``g2`` (components on the map axes, docs/conventions.md),
 the ``mask`` (1 observed, 0 masked) and the per-pixel, per-component noise standard deviation ``noise``
 (:math:`\sigma`), all in physical units. Masked pixels hold 0 in ``g1``, ``g2`` and ``noise`` (a
 ``ShearMap``'s ``inf`` noise in masked pixels becomes 0 here, "no information"). A network with the

@@ -9,7 +9,7 @@ loss (:class:`miu2net.nn.losses.MassMappingLoss` over every output), AdamW with 
 * ``val_rmse``: RMSE of κ in physical units (fused output, every pixel);
 * ``val_pearson``: Pearson r between predicted and true κ;
 * ``val_ps_err``: mean over the loss's spectral bins of :math:`|\bar C_\ell^{\rm pred}/\bar C_\ell^{\rm true} - 1|`
-  of the batch-averaged spectra (the DESIGN.md power-spectrum criterion, per batch);
+  of the batch-averaged spectra (the benchmark protocol's power-spectrum criterion, docs/results.md, per batch);
 * ``val_cover1s`` (with a spread channel): the fraction of pixels with :math:`|\hat\kappa-\kappa| <
   \hat\sigma`, the raw (uncalibrated) 1σ coverage, 0.683 for a well-shaped Gaussian spread.
 
@@ -17,7 +17,7 @@ With ``config.stream`` the training maps are simulated on the fly (:mod:`miu2net
 ``steps_per_epoch`` batches per epoch, each map new) and ``config.data`` only validates; the Trainer
 then leaves the samplers to the DataModule (``use_distributed_sampler=False``).
 
-:func:`fit` wires a run (STYLE.md: devices, precision and strategy are Trainer flags, not code paths):
+:func:`fit` wires a run (devices, precision and strategy are Trainer flags, not code paths):
 the DataModule from ``config.data``, ModelCheckpoint (best on ``val_loss`` and ``last.ckpt`` every
 epoch), early stopping, learning-rate monitor, rich progress bar, TensorBoard and CSV loggers (a new
 version folder per launch, nothing deleted), resume from ``out/checkpoints/last.ckpt`` (epoch, step,

@@ -1,6 +1,6 @@
 r"""The Kaiser-Squires (1993) operators on a flat grid, for NumPy arrays and torch tensors alike.
 
-Convention (DESIGN.md). Maps are indexed ``[..., y, x]``; the wave vector :math:`\ell = (\ell_1, \ell_2)`
+Convention (docs/conventions.md). Maps are indexed ``[..., y, x]``; the wave vector :math:`\ell = (\ell_1, \ell_2)`
 has :math:`\ell_1` along x (last axis) and :math:`\ell_2` along y (second to last axis). With complex
 shear :math:`\gamma = \gamma_1 + i\gamma_2`,
 

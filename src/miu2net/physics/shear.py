@@ -1,11 +1,11 @@
 r"""Reduced shear, ellipticity composition and shape noise.
 
 Conventions. Shear and ellipticity are complex, :math:`\gamma = \gamma_1 + i\gamma_2`, components on the
-map's axes (DESIGN.md). The ellipticity is the "shear-like" (reduced-shear) one,
+map's axes (docs/conventions.md). The ellipticity is the "shear-like" (reduced-shear) one,
 :math:`e = (a - b)/(a + b)\,e^{2i\beta}`, for which :math:`\langle e \rangle = g` in the weak regime.
 
 Shape-noise level. ``shape_noise_sigma`` (:math:`\sigma_e`) is the rms of the *total* intrinsic
-ellipticity, :math:`\sigma_e^2 = \langle |e_s|^2 \rangle`, as in DESIGN.md (:math:`\sigma_e = 0.4`, so
+ellipticity, :math:`\sigma_e^2 = \langle |e_s|^2 \rangle`, as in the default survey (:math:`\sigma_e = 0.4`, so
 :math:`\sigma_e/\sqrt 2 \approx 0.28` per component). A pixel holding the mean of :math:`N` galaxies has,
 per component, :math:`\sigma_{\rm pix} = (\sigma_e/\sqrt2)/\sqrt{N}`, with :math:`N = n_{\rm gal} A_{\rm pix}`
 on average.

@@ -23,7 +23,7 @@ on any machine and in any process. Steps:
    masked ones; ``mask`` is 1/0.
 
 All maps are ``[y, x]`` float32 of ``survey.map_size``² pixels of ``survey.pixel_arcmin``; shear
-components are on the map's axes (DESIGN.md). Four independent random streams are spawned from the
+components are on the map's axes (docs/conventions.md). Four independent random streams are spawned from the
 seed (field, halos, mask, noise), so switching one ingredient off leaves the others' realisations
 unchanged.
 """
