@@ -74,3 +74,29 @@ def test_no_import_cycles_between_modules():
             if imported.startswith("miu2net") and graph.chain_exists(imported=module, importer=imported):
                 loops.append((module, imported))
     assert not loops, f"import cycles (module imports X, X reaches back): {loops[:5]}"
+
+
+def test_tests_mirror_the_source():
+    """Every module ``src/miu2net/<room>/<module>.py`` has its own ``tests/<room>/test_<module>.py``, holding
+    at least one test; a package's ``__init__.py`` only gathers names (no function or class of its own), so
+    that nothing hides where no test file points."""
+    import ast
+
+    missing, empty, busy_inits = [], [], []
+    for path in sorted(SRC.rglob("*.py")):
+        relative = path.relative_to(SRC)
+        if path.name == "__main__.py":
+            continue
+        if path.name == "__init__.py":
+            tree = ast.parse(path.read_text())
+            if any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for node in tree.body):
+                busy_inits.append(str(relative))
+            continue
+        test = ROOT / "tests" / relative.parent / f"test_{path.stem}.py"
+        if not test.exists():
+            missing.append(f"{relative} -> {test.relative_to(ROOT)}")
+        elif "def test_" not in test.read_text():
+            empty.append(str(test.relative_to(ROOT)))
+    assert not missing, "modules without their test file:\n  " + "\n  ".join(missing)
+    assert not empty, f"test files without a test: {empty}"
+    assert not busy_inits, f"__init__.py files that define functions or classes (move them to a module): {busy_inits}"
