@@ -17,8 +17,10 @@ nothing inspects a function's signature to learn what a method is.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ import numpy as np
 
 from miu2net.errors import InputError
 from miu2net.maps import KappaMap, ShearMap
+from miu2net.physics.wiener import BACKENDS
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Option:
     high: float | None = None
     low_open: bool = False
     high_open: bool = False
+    choices: tuple[str, ...] | None = None
 
     def check(self, name: str, value: Any) -> None:
         """InputError when ``value`` is not of this option's kind or lies outside its range."""
@@ -74,6 +78,8 @@ class Option:
         if self.kind == "str":
             if not isinstance(value, str):
                 raise InputError(f"{flag} expects a name (text); got {value!r}")
+            if self.choices is not None and value not in self.choices:
+                raise InputError(f"{flag} must be one of {', '.join(map(repr, self.choices))}; got {value!r}")
             return
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise InputError(f"{flag} expects a number; got {value!r} (e.g. --option {name}=1.5)")
@@ -108,25 +114,37 @@ OPTIONS: dict[str, Option] = {
     "first_detect_scale": Option("int", low=0),
     "n_reweight": Option("int", low=0),
     "k_sigma": Option("float", low=0.0, low_open=True),
-    "thresholding": Option("str"),
+    "thresholding": Option("str", choices=("soft", "hard")),
     "reduced_shear": Option("bool"),
     "power_constraint": Option("bool"),
     "positivity": Option("bool"),
     "positive_peaks": Option("bool"),
     "model": Option("model"),
     "device": Option("device", optional=True),
-    "backend": Option("str"),
+    "backend": Option("str", choices=BACKENDS),
     "pad_pixels": Option("int", optional=True, low=0),
     "single_precision": Option("bool", optional=True),
     "batch_size": Option("int", low=1),
     "allow_mismatch": Option("bool"),
     "tile_overlap": Option("int", optional=True, low=0),
-    "b_mode": Option("str"),
+    "b_mode": Option("str", choices=("ks", "network", "zero")),
     "coverage": Option("float", low=0.0, high=1.0, low_open=True, high_open=True),
     "symmetrise": Option("bool"),
-    "estimate": Option("str"),
+    "estimate": Option("str", choices=("mean", "power")),
     "correction_ell_min": Option("float", optional=True, low=0.0),
 }
+
+
+def checked(reconstruct: Callable[..., KappaMap]) -> Callable[..., KappaMap]:
+    """Check a method's keyword options against its declaration (the ``METHOD`` of its module) before it
+    runs, so that a direct Python call is refused as the CLI's is: the one place options are validated."""
+
+    @functools.wraps(reconstruct)
+    def run(shear: ShearMap, **options: Any) -> KappaMap:
+        sys.modules[reconstruct.__module__].METHOD.check_options(options)
+        return reconstruct(shear, **options)
+
+    return run
 
 
 def options(*names: str) -> dict[str, Option]:

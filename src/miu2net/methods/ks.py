@@ -9,11 +9,12 @@ zero-padded grid twice the map's size with ``pad=True`` (so not exactly zero ove
 from __future__ import annotations
 
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.base import Method, options
+from miu2net.methods.base import Method, checked, options
 from miu2net.physics.operators import ks93_inverse
 from miu2net.physics.smoothing import gaussian_smooth
 
 
+@checked
 def reconstruct(shear: ShearMap, *, smooth_arcmin: float = 0.0, pad: bool = True) -> KappaMap:
     """Kaiser-Squires convergence of a gridded shear map.
 

@@ -29,9 +29,9 @@ import numpy as np
 import scipy.fft as sfft
 
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.base import Method, options
+from miu2net.methods.base import Method, checked, options
 from miu2net.methods.starlet import check_n_scales, starlet_transform
-from miu2net.methods.wiener import LensingGrid, check_count, check_positive, shear_data, shear_from_reduced
+from miu2net.methods.wiener import LensingGrid, shear_data, shear_from_reduced
 from miu2net.physics.smoothing import gaussian_smooth
 
 LAMBDA_MIN_FRACTION = 1e-4  # last non-zero threshold, as a fraction of the first
@@ -85,6 +85,7 @@ def _match_gap_variance(kappa: np.ndarray, gaps: np.ndarray, observed: np.ndarra
     return out
 
 
+@checked
 def reconstruct(
     shear: ShearMap,
     *,
@@ -116,9 +117,7 @@ def reconstruct(
         KappaMap with the E and B maps (the mass sheet, the mean over the padded grid, set to zero as
         in KS) and the options in ``meta``.
     """
-    n_iter = check_count("n_iter", n_iter)
     n_scales = check_n_scales(n_scales, shear.shape)
-    smooth_arcmin = check_positive("smooth_arcmin", smooth_arcmin, allow_zero=True)
     grid = LensingGrid.build(shear.shape, shear.pixel_arcmin, pad=bool(pad))
     kernel = grid.kernel.astype(np.complex64)
     mask = grid.embed(shear.mask).astype(np.float32)

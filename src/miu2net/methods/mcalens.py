@@ -41,7 +41,7 @@ import scipy.fft as sfft
 
 from miu2net.errors import InputError
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.base import Method, options
+from miu2net.methods.base import Method, checked, options
 from miu2net.methods.sparse import Fista, StarletDenoiser, weights_and_step
 from miu2net.methods.starlet import check_n_scales
 from miu2net.methods.wiener import (
@@ -49,8 +49,6 @@ from miu2net.methods.wiener import (
     DEFAULT_SHAPE_NOISE_SIGMA,
     LensingGrid,
     WienerSolver,
-    check_count,
-    check_positive,
     margin_pixels,
     shear_data,
     shear_from_reduced,
@@ -60,6 +58,7 @@ from miu2net.methods.wiener import (
 WIENER_MAX_ITER = 500  # cap of each conjugate-gradient solve of the Gaussian component
 
 
+@checked
 def reconstruct(
     shear: ShearMap,
     *,
@@ -119,17 +118,12 @@ def reconstruct(
         KappaMap with the E and B maps of kappa_G + kappa_S; ``meta`` holds the options, the number of
         alternations, of CG iterations, of support coefficients, and the convergence flag.
     """
-    k_sigma = check_positive("k_sigma", k_sigma)
     n_scales = check_n_scales(n_scales, shear.shape)
-    first_detect_scale = check_count("first_detect_scale", first_detect_scale, minimum=0)
     if first_detect_scale >= n_scales:
         raise InputError(
             f"first_detect_scale={first_detect_scale} leaves no starlet scale for the sparse component "
             f"(n_scales={n_scales}); use first_detect_scale < n_scales"
         )
-    tol = check_positive("tol", tol)
-    max_iter = check_count("max_iter", max_iter)
-    wiener_tol = check_positive("wiener_tol", wiener_tol)
     cl_of_ell, signal = signal_power(cl_kappa=cl_kappa, z_source=z_source, nz=nz)
     pad_pixels = margin_pixels(pad_pixels, shear.pixel_arcmin)
     grid = LensingGrid.build(shear.shape, shear.pixel_arcmin, pad=bool(pad), margin=pad_pixels)

@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.base import TrainedMethod, options
+from miu2net.methods.base import TrainedMethod, checked, options
 from miu2net.nn.inference import reconstruct_with_model
 
 
 
+@checked
 def reconstruct(
     shear: ShearMap,
     *,

@@ -49,21 +49,18 @@ import numpy as np
 import scipy.fft as sfft
 
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.base import Method, options
+from miu2net.methods.base import OPTIONS, Method, checked, options
 from miu2net.methods.starlet import check_n_scales, propagate_noise, starlet_filters
 from miu2net.methods.wiener import (
     DEFAULT_N_GAL_ARCMIN2,
     DEFAULT_SHAPE_NOISE_SIGMA,
     LensingGrid,
-    check_choice,
-    check_count,
-    check_positive,
     inverse_noise_weights,
     shear_data,
     shear_from_reduced,
 )
 
-THRESHOLDINGS = ("soft", "hard")
+THRESHOLDINGS = OPTIONS["thresholding"].choices
 
 
 class StarletDenoiser:
@@ -171,6 +168,7 @@ def weights_and_step(
     return weights, 1.0 / float(weights.max()), noise
 
 
+@checked
 def reconstruct(
     shear: ShearMap,
     *,
@@ -212,12 +210,7 @@ def reconstruct(
     Returns:
         KappaMap with E and B maps and, in ``meta``, the options, iterations and convergence flag.
     """
-    k_sigma = check_positive("k_sigma", k_sigma)
     n_scales = check_n_scales(n_scales, shear.shape)
-    thresholding = check_choice("thresholding", thresholding, THRESHOLDINGS)
-    tol = check_positive("tol", tol)
-    max_iter = check_count("max_iter", max_iter)
-    n_reweight = check_count("n_reweight", n_reweight, minimum=0)
     grid = LensingGrid.build(shear.shape, shear.pixel_arcmin, pad=bool(pad))
     weights, step, noise = weights_and_step(shear, grid, shape_noise_sigma, n_gal_arcmin2)
     denoiser = StarletDenoiser(grid, weights, step, n_scales=n_scales, k_sigma=k_sigma)

@@ -22,7 +22,7 @@ import numpy as np
 
 from miu2net.config.survey import CSST
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.base import Method, options
+from miu2net.methods.base import Method, checked, options
 from miu2net.physics.shear import pixel_noise_sigma
 from miu2net.physics.wiener import (  # noqa: F401 (re-exported: the shared classical machinery)
     BACKENDS,
@@ -31,9 +31,6 @@ from miu2net.physics.wiener import (  # noqa: F401 (re-exported: the shared clas
     LensingGrid,
     WienerResult,
     WienerSolver,
-    check_choice,
-    check_count,
-    check_positive,
     margin_pixels,
     signal_power,
 )
@@ -59,8 +56,7 @@ def inverse_noise_weights(
     and ``n_gal_arcmin2`` (per arcmin²). Returns the weights and a one-line description for ``meta``.
     """
     observed = shear.observed
-    sigma_e = check_positive("shape_noise_sigma", shape_noise_sigma)
-    n_gal = check_positive("n_gal_arcmin2", n_gal_arcmin2)
+    sigma_e, n_gal = float(shape_noise_sigma), float(n_gal_arcmin2)  # checked by the caller's Option table
     if shear.noise is not None:
         sigma = np.where(observed, shear.noise, np.inf)
         source = "noise map"
@@ -88,6 +84,7 @@ def shear_from_reduced(reduced: np.ndarray, kappa_e: np.ndarray) -> np.ndarray:
     return reduced * (1.0 - kappa_e)
 
 
+@checked
 def reconstruct(
     shear: ShearMap,
     *,
@@ -154,8 +151,6 @@ def reconstruct(
         KappaMap with the E and B Wiener maps; ``meta`` holds the options, the number of iterations,
         the final residual and whether it converged.
     """
-    tol = check_positive("tol", tol)
-    max_iter = check_count("max_iter", max_iter)
     pad_pixels = margin_pixels(pad_pixels, shear.pixel_arcmin)
     if single_precision is None:
         single_precision = tol >= SINGLE_PRECISION_TOL

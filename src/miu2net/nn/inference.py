@@ -293,19 +293,11 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
                            allow_mismatch: bool, tile_overlap: int | None, b_mode: str,
                            coverage: float = 0.68, symmetrise: bool = False, estimate: str = "mean",
                            correction_ell_min: float | None = None) -> KappaMap:
-    """The shared body of the ``miu2net`` and ``deepmass`` methods (module docstring)."""
-    if b_mode not in ("ks", "network", "zero"):
-        raise InputError(f"b_mode must be 'ks', 'network' or 'zero'; got {b_mode!r}")
-    if estimate not in ESTIMATES:
-        raise InputError(f"estimate must be one of {', '.join(ESTIMATES)}; got {estimate!r}")
+    """The shared body of the ``miu2net`` and ``deepmass`` methods (module docstring). The options come
+    checked by the methods' declaration (:mod:`miu2net.methods.base`)."""
     if model is None:
         model = default_model_for(method, shear.pixel_arcmin)
-    try:
-        coverage = float(coverage)
-    except (TypeError, ValueError):
-        raise InputError(f"coverage must be a number in (0, 1); got {coverage!r}") from None
-    if not 0 < coverage < 1:
-        raise InputError(f"coverage must lie in (0, 1); got {coverage}")
+    coverage = float(coverage)
     trained = load(model)
     if estimate == "power" and not trained.has_power_map:
         raise InputError(f"model {trained.name!r} gives one estimate only; estimate='power' needs a two-estimate "
