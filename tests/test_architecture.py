@@ -1,4 +1,4 @@
-"""The house plan (docs/design.md, "Layout") as import contracts: data flow one way, no loops.
+"""The house plan (docs/design.md, "Package layout") as import contracts: data flow one way, no loops.
 
 The contracts live in ``pyproject.toml`` (``[tool.importlinter]``) and are checked by import-linter,
 which follows every import, function-level ones included. The second test proves the check can fail:

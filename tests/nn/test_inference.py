@@ -78,7 +78,7 @@ def test_tiling_blends_to_the_exact_map():
 
 def test_large_map_in_tiles(models):
     shear = _shear(80, seed=2)
-    kappa = reconstruct(shear, "miu2net", model=str(models / "tiny-u2"), batch_size=4, tile_overlap=8)
+    kappa = reconstruct(shear, "miu2net", model=str(models / "tiny-u2"), batch_size=4, network_overlap=8)
     assert kappa.shape == (80, 80) and np.isfinite(kappa.kappa_e).all()
     # the central tile region agrees with a direct pass on that tile far from blended borders
     trained = load_model(models / "tiny-u2")

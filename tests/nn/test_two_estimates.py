@@ -157,7 +157,7 @@ def test_tiles_keep_the_second_estimate(two_estimate_model):
     shear = _shear(56, seed=5)
     tiled = reconstruct_tiled(shear, lambda t: reconstruct(t, "miu2net", model=trained), tile=32, overlap=8)
     assert tiled.kappa_power is not None and tiled.kappa_power.shape == (56, 56)
-    whole = reconstruct(shear, "miu2net", model=trained, tile_overlap=8)
+    whole = reconstruct(shear, "miu2net", model=trained, network_overlap=8)
     # Both blend the same tiles; the tiler also aligns their mass sheets, by the same offsets for both maps.
     np.testing.assert_allclose(tiled.kappa_power - tiled.kappa_e, whole.kappa_power - whole.kappa_e, atol=1e-6)
 

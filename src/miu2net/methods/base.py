@@ -126,7 +126,7 @@ OPTIONS: dict[str, Option] = {
     "single_precision": Option("bool", optional=True),
     "batch_size": Option("int", low=1),
     "allow_mismatch": Option("bool"),
-    "tile_overlap": Option("int", optional=True, low=0),
+    "network_overlap": Option("int", optional=True, low=0),
     "b_mode": Option("str", choices=("ks", "network", "zero")),
     "coverage": Option("float", low=0.0, high=1.0, low_open=True, high_open=True),
     "symmetrise": Option("bool"),

@@ -24,7 +24,7 @@ def reconstruct(
     device: str = "cpu",
     batch_size: int = 8,
     allow_mismatch: bool = False,
-    tile_overlap: int | None = None,
+    network_overlap: int | None = None,
     b_mode: str = "ks",
     symmetrise: bool = False,
 ) -> KappaMap:
@@ -38,15 +38,16 @@ def reconstruct(
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         batch_size: tiles per forward pass.
         allow_mismatch: run even if pixel scale, map size or noise level differ from the training data.
-        tile_overlap: overlap of neighbouring tiles in pixels (default a quarter of the model's size).
+        network_overlap: overlap in pixels of the network's own tiles (its fixed input size; default a quarter
+            of it); not the survey tiles of ``--tile``/``--tile-overlap``.
         b_mode: ``ks``, ``network`` or ``zero`` (see :mod:`miu2net.nn.inference`).
         symmetrise: average over the 8 symmetries of the square (see :mod:`miu2net.nn.inference`).
     """
     return reconstruct_with_model(shear, method="deepmass", model=model, device=device, batch_size=batch_size,
-                                  allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, b_mode=b_mode,
+                                  allow_mismatch=allow_mismatch, network_overlap=network_overlap, b_mode=b_mode,
                                   symmetrise=symmetrise)
 
 
 METHOD = TrainedMethod("deepmass", reconstruct, options(
-    "model", "device", "batch_size", "allow_mismatch", "tile_overlap", "b_mode", "symmetrise",
+    "model", "device", "batch_size", "allow_mismatch", "network_overlap", "b_mode", "symmetrise",
 ), family="deepmass")

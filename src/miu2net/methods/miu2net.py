@@ -25,7 +25,7 @@ def reconstruct(
     device: str = "cpu",
     batch_size: int = 8,
     allow_mismatch: bool = False,
-    tile_overlap: int | None = None,
+    network_overlap: int | None = None,
     b_mode: str = "ks",
     coverage: float = 0.68,
     symmetrise: bool = False,
@@ -44,7 +44,8 @@ def reconstruct(
         allow_mismatch: run even if the pixel scale, map size or noise level differ from the model's
             training data (the problems are recorded in ``meta["mismatch"]``). Input at an integer
             fraction of the model's pixel is binned to it instead (:mod:`miu2net.nn.inference`).
-        tile_overlap: overlap of neighbouring tiles in pixels (default a quarter of the model's size).
+        network_overlap: overlap in pixels of the network's own tiles (its fixed input size; default a quarter
+            of it); not the survey tiles of ``--tile``/``--tile-overlap``.
         b_mode: ``ks``, ``network`` or ``zero`` (:mod:`miu2net.nn.inference`).
         coverage: probability content of the interval ``kappa_e ± sigma`` of a calibrated model
             (0.68 default; any value in the model's calibrated grid, 0.01-0.999).
@@ -66,12 +67,12 @@ def reconstruct(
         provenance in ``meta``; on the binned grid, with ``meta["binned"]``, when the input was binned.
     """
     return reconstruct_with_model(shear, method="miu2net", model=model, device=device, batch_size=batch_size,
-                                  allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, b_mode=b_mode,
+                                  allow_mismatch=allow_mismatch, network_overlap=network_overlap, b_mode=b_mode,
                                   coverage=coverage, symmetrise=symmetrise, estimate=estimate,
                                   correction_ell_min=correction_ell_min)
 
 
 METHOD = TrainedMethod("miu2net", reconstruct, options(
-    "model", "device", "batch_size", "allow_mismatch", "tile_overlap", "b_mode", "coverage",
+    "model", "device", "batch_size", "allow_mismatch", "network_overlap", "b_mode", "coverage",
     "symmetrise", "estimate", "correction_ell_min",
 ), family="miu2net")

@@ -34,7 +34,7 @@ the minimum-RMSE map (the posterior mean; channel 0) and the power-faithful map.
 always those of the minimum-RMSE map, the map their calibrated ranges were measured on.
 
 Maps larger than the model's training size are reconstructed in tiles of that size which overlap by
-``tile_overlap`` pixels, run in batches of ``batch_size`` on ``device``, and blended with feathered
+``network_overlap`` pixels, run in batches of ``batch_size`` on ``device``, and blended with feathered
 weights: each tile's weight rises as a raised cosine across the overlap from every tile edge that lies
 inside the map (edges on the map border keep full weight), and the result is the weighted mean. Each
 tile of a network without the ``wiener`` input is reconstructed from its own shear only; a network
@@ -202,7 +202,7 @@ def predict_raw(net: Any, raw: np.ndarray, *, tile: tuple[int, int], overlap: in
 
 
 def predict(shear: ShearMap, *, model: Any = None, device: str = "cpu", batch_size: int = 8,
-            allow_mismatch: bool = False, tile_overlap: int | None = None, family: str | None = None,
+            allow_mismatch: bool = False, network_overlap: int | None = None, family: str | None = None,
             symmetrise: bool = False, correction_ell_min: float | None = None) -> tuple[np.ndarray, Any, list[str]]:
     """Every output channel ``[C, ny, nx]`` of a trained model on ``shear`` (channel 0 is κ; channel 1, when
     the model has one, the network's raw spread of κ, :mod:`miu2net.nn.base`), the loaded model, and the
@@ -229,9 +229,9 @@ def predict(shear: ShearMap, *, model: Any = None, device: str = "cpu", batch_si
         kappa_wf = wiener_kappa(raw[0], raw[1], raw[2], raw[3], pixel_arcmin=shear.pixel_arcmin,
                                 cl_of_ell=wiener_prior(trained))
         raw = np.concatenate([raw, kappa_wf[None].astype(np.float32)])
-    overlap = ty // 4 if tile_overlap is None else int(tile_overlap)
+    overlap = ty // 4 if network_overlap is None else int(network_overlap)
     if not 0 <= overlap < min(ty, tx):
-        raise InputError(f"tile_overlap must be in [0, {min(ty, tx)}); got {overlap}")
+        raise InputError(f"network_overlap must be in [0, {min(ty, tx)}); got {overlap}")
     out = predict_raw(trained.model, raw, tile=(ty, tx), overlap=overlap, device=device, batch_size=batch_size,
                       symmetrise=symmetrise)
     if getattr(trained.model, "residual", False) and kappa_wf is not None:
@@ -290,7 +290,7 @@ def bin_to_model(shear: ShearMap, model: Any) -> tuple[ShearMap, dict | None]:
 
 
 def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: str, batch_size: int,
-                           allow_mismatch: bool, tile_overlap: int | None, b_mode: str,
+                           allow_mismatch: bool, network_overlap: int | None, b_mode: str,
                            coverage: float = 0.68, symmetrise: bool = False, estimate: str = "mean",
                            correction_ell_min: float | None = None) -> KappaMap:
     """The shared body of the ``miu2net`` and ``deepmass`` methods (module docstring). The options come
@@ -305,7 +305,7 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
     shear, binned = bin_to_model(shear, trained)  # from here on every use of the shear sees the model's grid
     try:
         out, trained, notes = predict(shear, model=trained, device=device, batch_size=batch_size,
-                                      allow_mismatch=allow_mismatch, tile_overlap=tile_overlap, family=method,
+                                      allow_mismatch=allow_mismatch, network_overlap=network_overlap, family=method,
                                       symmetrise=symmetrise, correction_ell_min=correction_ell_min)
     except InputError as exc:
         if binned is None:
@@ -316,7 +316,7 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
     elif b_mode == "network":
         r1, r2 = rotate_shear(shear.g1, shear.g2, np.pi / 4)
         rotated, _, _ = predict(shear.with_shear(r1, r2), model=trained, device=device, batch_size=batch_size,
-                                allow_mismatch=True, tile_overlap=tile_overlap, symmetrise=symmetrise,
+                                allow_mismatch=True, network_overlap=network_overlap, symmetrise=symmetrise,
                                 correction_ell_min=correction_ell_min)
         kappa_b = -rotated[0]
     else:
@@ -325,7 +325,7 @@ def reconstruct_with_model(shear: ShearMap, *, method: str, model: Any, device: 
         "method": method,
         "model": trained.name,
         "options": {"model": str(model) if not hasattr(model, "config") else trained.name, "device": device,
-                    "batch_size": batch_size, "allow_mismatch": allow_mismatch, "tile_overlap": tile_overlap,
+                    "batch_size": batch_size, "allow_mismatch": allow_mismatch, "network_overlap": network_overlap,
                     "b_mode": b_mode, "coverage": coverage, "symmetrise": symmetrise, "estimate": estimate,
                     "correction_ell_min": correction_ell_min},
         "model_config": model_config(trained),
