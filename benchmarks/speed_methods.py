@@ -5,7 +5,7 @@ a minimal reference conjugate-gradient solve, in one run.
     python benchmarks/speed_methods.py --sizes 4096 --methods ks wiener miu2net --no-reference
 
 The input at each size is one csst-like observation at 0.82′ pixels (4096² = 56° on a side): a Gaussian
-field with the pyccl C_ℓ (z_s = 1, :func:`miu2net.methods.wiener.signal_power`) drawn on a box twice the
+field with the pyccl C_ℓ (z_s = 1, :func:`miu2net.physics.wiener.signal_power`) drawn on a box twice the
 map's size and cut (so the map is not periodic), a 15 % survey mask, pixel noise for n_gal = 50 arcmin⁻²
 and σ_e = 0.4, and a noise map. Each case (method, size) runs in a fresh Python process: it reads the
 map, fills the C_ℓ cache and imports the method with a call on a 128² map, then times whole
@@ -113,7 +113,7 @@ def reference_wiener(g1, g2, mask, noise, pixel_arcmin, cl_of_ell, *, tol=REFERE
 # ----------------------------------------------------------------------------------------------------
 def write_observation(size: int, path: Path, seed: int = 0) -> None:
     """The csst-like observation of the module docstring, with its truth, as an .npz file."""
-    from miu2net.methods.wiener import signal_power
+    from miu2net.physics.wiener import signal_power
     from miu2net.physics.masks import survey_mask
     from miu2net.physics.operators import ks93_forward
     from miu2net.physics.shear import pixel_noise_sigma
@@ -157,7 +157,7 @@ def run_case(method: str, path: str, tile: int | None, repeats: int) -> dict:
 
     from miu2net.maps import ShearMap
     from miu2net.methods import reconstruct
-    from miu2net.methods.wiener import signal_power
+    from miu2net.physics.wiener import signal_power
 
     data = np.load(path)
     size = data["g1"].shape[0]

@@ -9,7 +9,7 @@ from lensing_helpers import cut_field
 from miu2net.errors import InputError
 from miu2net.maps import KappaMap, ShearMap
 from miu2net.methods import reconstruct
-from miu2net.methods.wiener import signal_power
+from miu2net.physics.wiener import signal_power
 from miu2net.physics.masks import survey_mask
 from miu2net.physics.shear import pixel_noise_sigma
 from miu2net.tiling import reconstruct_tiled

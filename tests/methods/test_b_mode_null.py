@@ -22,7 +22,7 @@ from lensing_helpers import cut_field, nfw_kappa
 
 from miu2net.maps import ShearMap
 from miu2net.methods import METHODS, reconstruct
-from miu2net.methods.wiener import signal_power
+from miu2net.physics.wiener import signal_power
 from miu2net.physics.masks import survey_mask
 from miu2net.physics.operators import ks93_forward, rotate_shear
 from miu2net.physics.shear import pixel_noise_sigma

@@ -9,7 +9,7 @@ from lensing_helpers import cut_field, nfw_kappa
 from miu2net.errors import InputError
 from miu2net.maps import ShearMap
 from miu2net.methods import get_method, ks, ksplus
-from miu2net.methods.wiener import signal_power
+from miu2net.physics.wiener import signal_power
 from miu2net.physics.masks import survey_mask
 from miu2net.physics.operators import ks93_forward
 from miu2net.physics.shear import pixel_noise_sigma, reduced_shear

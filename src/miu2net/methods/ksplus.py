@@ -30,9 +30,10 @@ import scipy.fft as sfft
 
 from miu2net.maps import KappaMap, ShearMap
 from miu2net.methods.base import Method, checked, options
+from miu2net.methods.classical import shear_data, shear_from_reduced
 from miu2net.methods.starlet import check_n_scales, starlet_transform
-from miu2net.methods.wiener import LensingGrid, shear_data, shear_from_reduced
 from miu2net.physics.smoothing import gaussian_smooth
+from miu2net.physics.wiener import LensingGrid
 
 LAMBDA_MIN_FRACTION = 1e-4  # last non-zero threshold, as a fraction of the first
 

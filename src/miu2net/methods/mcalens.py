@@ -42,18 +42,10 @@ import scipy.fft as sfft
 from miu2net.errors import InputError
 from miu2net.maps import KappaMap, ShearMap
 from miu2net.methods.base import Method, checked, options
+from miu2net.methods.classical import DEFAULT_N_GAL_ARCMIN2, DEFAULT_SHAPE_NOISE_SIGMA, shear_data, shear_from_reduced
 from miu2net.methods.sparse import Fista, StarletDenoiser, weights_and_step
 from miu2net.methods.starlet import check_n_scales
-from miu2net.methods.wiener import (
-    DEFAULT_N_GAL_ARCMIN2,
-    DEFAULT_SHAPE_NOISE_SIGMA,
-    LensingGrid,
-    WienerSolver,
-    margin_pixels,
-    shear_data,
-    shear_from_reduced,
-    signal_power,
-)
+from miu2net.physics.wiener import LensingGrid, WienerSolver, margin_pixels, signal_power
 
 WIENER_MAX_ITER = 500  # cap of each conjugate-gradient solve of the Gaussian component
 

@@ -16,7 +16,6 @@ from miu2net.methods.base import TrainedMethod, checked, options
 from miu2net.nn.inference import reconstruct_with_model
 
 
-
 @checked
 def reconstruct(
     shear: ShearMap,

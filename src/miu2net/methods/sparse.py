@@ -50,15 +50,15 @@ import scipy.fft as sfft
 
 from miu2net.maps import KappaMap, ShearMap
 from miu2net.methods.base import OPTIONS, Method, checked, options
-from miu2net.methods.starlet import check_n_scales, propagate_noise, starlet_filters
-from miu2net.methods.wiener import (
+from miu2net.methods.classical import (
     DEFAULT_N_GAL_ARCMIN2,
     DEFAULT_SHAPE_NOISE_SIGMA,
-    LensingGrid,
     inverse_noise_weights,
     shear_data,
     shear_from_reduced,
 )
+from miu2net.methods.starlet import check_n_scales, propagate_noise, starlet_filters
+from miu2net.physics.wiener import LensingGrid
 
 THRESHOLDINGS = OPTIONS["thresholding"].choices
 
