@@ -46,8 +46,7 @@ residual network, adds its correction to them. A map smaller than the model is e
 Symmetrised inference (``symmetrise=True``): the network is run on the 8 rotations and reflections of
 each tile (the shear transformed as a spin-2 field, :mod:`miu2net.nn.augment`) and its outputs, turned
 back, are averaged: 8 times the cost for a map that no longer depends on the orientation of the grid
-(on the benchmark protocol's 500 csst-small maps, ``benchmarks/results/quality_csst-small_symmetrised``:
-RMSE 0.01691 against 0.01699, the power spectrum within 4 % up to ℓ = 1821 against 2269).
+(what it gains and loses: ``benchmarks/results/quality_csst-small_symmetrised``).
 
 B mode (``b_mode``): ``"ks"`` (default) the zero-padded Kaiser-Squires B mode of the input, a null test
 of the shear; ``"network"`` the network applied to the shear rotated by 45°

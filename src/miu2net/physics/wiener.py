@@ -26,9 +26,9 @@ Cost. Every operator is diagonal either in pixel space (:math:`N^{-1}`, the mask
 forward real FFTs per right-hand side (:class:`WienerSolver`). Conjugate gradients are preconditioned
 by the Fourier-diagonal :math:`(1 + \bar w S)^{-1}` (:math:`\bar w` the mean inverse noise variance),
 exact for a complete field of uniform noise: whitening by :math:`S^{1/2}` alone leaves the condition
-number at 1 + the largest S/N per mode, which grows as a larger map reaches lower ℓ (26, 55 and 78
-iterations at 256², 1024² and 4096², 0.82′ pixels, 15 % masked, for ‖r‖/‖b‖ < 1e-4), while with this
-preconditioner the count stays nearly flat (16, 19 and 19; ``benchmarks/speed_methods.py``). The
+number at 1 + the largest S/N per mode, which grows as a larger map reaches lower ℓ, so the iteration
+count grows with the map, while with this preconditioner it stays nearly flat (the counts by map size:
+``benchmarks/speed_methods.py``, docs/speed.md). The
 C_ℓ table from pyccl is computed once per source configuration and process (cached); the prior on the
 grid is then an interpolation. The cost therefore grows like :math:`N_{\rm pix}\log N_{\rm pix}`.
 With ``b_mode_prior = 0`` the B-mode null test is a second right-hand side of the same batched CG.
@@ -60,10 +60,10 @@ from miu2net.physics.units import ARCMIN_TO_RAD
 
 #: Source redshift of the default prior (the csst preset's single source plane).
 DEFAULT_Z_SOURCE = 1.0
-#: The unobserved margin around a padded map, in arcmin (``pad_pixels`` None): 32 pixels at 0.82′. On
-#: 100 csst maps (256² of 0.41′) a 13′ margin left the RMSE after 2′ smoothing 1.3 % above a 52′ one,
-#: 26′ 0.4 % above it (at 1.4× the time of 13′): the margin must hold the reach of the shear's
-#: wrap-around, which is an angle, not a number of pixels.
+#: The unobserved margin around a padded map, in arcmin (``pad_pixels`` None): 32 pixels at 0.82′. The
+#: margin must hold the reach of the shear's wrap-around, which is an angle, not a number of pixels;
+#: this one is the smallest whose 2′-smoothed error on csst maps stays within half a percent of a margin
+#: twice as wide (``benchmarks/results/quality_csst_margin26``).
 DEFAULT_PAD_ARCMIN = 26.0
 
 

@@ -10,7 +10,7 @@ from miu2net.maps import ShearMap
 from miu2net.methods import get_method
 
 #: The default method of ``reconstruct``: the shipped MIU2Net where the input matches it, else the
-#: Wiener filter (the best classical method on the benchmark after MCALens, at a third of its time).
+#: Wiener filter (the best classical method for its time on the benchmark, docs/results.md).
 AUTO = "auto"
 #: What ``auto`` falls back to when the shipped model does not fit the input.
 AUTO_FALLBACK = "wiener"
