@@ -49,7 +49,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from miu2net.maps import KappaMap, ShearMap
-from miu2net.methods.base import OPTIONS, Method, checked, options
+from miu2net.methods.base import Method, checked, options
 from miu2net.methods.classical import (
     DEFAULT_N_GAL_ARCMIN2,
     DEFAULT_SHAPE_NOISE_SIGMA,
@@ -60,7 +60,6 @@ from miu2net.methods.classical import (
 from miu2net.methods.starlet import check_n_scales, propagate_noise, starlet_filters
 from miu2net.physics.wiener import LensingGrid
 
-THRESHOLDINGS = OPTIONS["thresholding"].choices
 
 
 class StarletDenoiser:

@@ -110,8 +110,6 @@ def default_model(family: str) -> str:
     return shipped[0][0]
 
 
-#: The estimates a two-estimate model gives (``estimate`` option): KAPPA_E is the chosen one.
-ESTIMATES: tuple[str, ...] = ("mean", "power")
 #: Input is binned n x n to a model's pixel when model pixel / input pixel lies this close to an integer n >= 2.
 BIN_RTOL = 0.01
 
