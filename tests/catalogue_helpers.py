@@ -1,8 +1,10 @@
-"""Synthetic shear catalogues built from GalSim's analytic NFW shear (independent of our physics)."""
+"""Synthetic shear catalogues: GalSim's analytic NFW shear (independent of our physics), and uniform noise-only ones."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 
 
 def tangent_to_sky(xi_deg, eta_deg, ra0, dec0):
@@ -62,3 +64,26 @@ def write_catalogue(columns, path):
     else:
         table.write(path, format="fits", overwrite=True)
     return path
+
+
+def uniform_catalogue(path, n=4000, side_deg=0.3, ra0=150.0, dec0=2.0, seed=1, units=None, **overrides):
+    """A uniform catalogue of ``n`` galaxies on a ``side_deg`` square, shape noise only; ``overrides``
+    replace whole columns (arrays) or their first rows (dict ``{column: values}`` under ``"first"``);
+    ``units`` gives columns a TUNIT; a ``.csv`` path writes CSV text (NaN as an empty cell)."""
+    cols = uniform_columns(n, side_deg, ra0, dec0, seed)
+    for name, values in overrides.get("first", {}).items():
+        cols[name][: len(values)] = values
+    if str(path).endswith(".csv"):
+        text = [",".join(cols)] + [",".join("" if np.isnan(v) else f"{v:.8g}" for v in row) for row in zip(*cols.values())]
+        Path(path).write_text("\n".join(text) + "\n")
+        return path
+    fits.BinTableHDU.from_columns([fits.Column(name=k, format="D", array=v, unit=(units or {}).get(k))
+                                   for k, v in cols.items()]).writeto(path)
+    return path
+
+
+def uniform_columns(n, side_deg=0.3, ra0=150.0, dec0=2.0, seed=1):
+    rng = np.random.default_rng(seed)
+    return {"ra": ra0 + rng.uniform(-side_deg / 2, side_deg / 2, n), "dec": dec0 + rng.uniform(-side_deg / 2, side_deg / 2, n),
+            "e1": 0.26 * rng.standard_normal(n).clip(-3, 3), "e2": 0.26 * rng.standard_normal(n).clip(-3, 3),
+            "weight": np.ones(n)}

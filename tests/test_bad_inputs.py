@@ -14,11 +14,12 @@ import os
 import re
 import shutil
 import stat
-from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
+from catalogue_helpers import uniform_catalogue as _catalogue
+from catalogue_helpers import uniform_columns as _columns
 from typer.testing import CliRunner
 
 from miu2net.cli import app
@@ -35,29 +36,6 @@ def _has_gpu() -> bool:
 
 
 _HAS_GPU = _has_gpu()
-
-
-def _catalogue(path, n=4000, side_deg=0.3, ra0=150.0, dec0=2.0, seed=1, units=None, **overrides):
-    """A uniform catalogue of ``n`` galaxies on a ``side_deg`` square, shape noise only; ``overrides``
-    replace whole columns (arrays) or their first rows (dict ``{column: values}`` under ``"first"``);
-    ``units`` gives columns a TUNIT; a ``.csv`` path writes CSV text (NaN as an empty cell)."""
-    cols = _columns(n, side_deg, ra0, dec0, seed)
-    for name, values in overrides.get("first", {}).items():
-        cols[name][: len(values)] = values
-    if str(path).endswith(".csv"):
-        text = [",".join(cols)] + [",".join("" if np.isnan(v) else f"{v:.8g}" for v in row) for row in zip(*cols.values())]
-        Path(path).write_text("\n".join(text) + "\n")
-        return path
-    fits.BinTableHDU.from_columns([fits.Column(name=k, format="D", array=v, unit=(units or {}).get(k))
-                                   for k, v in cols.items()]).writeto(path)
-    return path
-
-
-def _columns(n, side_deg=0.3, ra0=150.0, dec0=2.0, seed=1):
-    rng = np.random.default_rng(seed)
-    return {"ra": ra0 + rng.uniform(-side_deg / 2, side_deg / 2, n), "dec": dec0 + rng.uniform(-side_deg / 2, side_deg / 2, n),
-            "e1": 0.26 * rng.standard_normal(n).clip(-3, 3), "e2": 0.26 * rng.standard_normal(n).clip(-3, 3),
-            "weight": np.ones(n)}
 
 
 def _edited(path, source, edit):
@@ -510,24 +488,6 @@ def test_output_onto_a_fifo_is_refused_and_left_a_fifo(files, tmp_path, flag):
     assert [p.name for p in tmp_path.iterdir()] == [fifo.name], "nothing written beside it"
 
 
-def test_output_check_refuses_a_character_device_without_writing():
-    from miu2net.errors import InputError
-    from miu2net.validate import check_output_path
-
-    device = Path("/dev/null")
-    if not device.exists() or not stat.S_ISCHR(os.stat(device).st_mode):
-        pytest.skip("no /dev/null character device here")
-    before = os.stat(device)
-    listing = sorted(os.listdir("/dev"))
-    with pytest.raises(InputError, match="is not a regular file"):
-        check_output_path(device, "-o")
-    with pytest.raises(InputError, match="is not a regular file"):
-        check_output_path(device, "--png", suffix=".png")
-    after = os.stat(device)
-    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
-    assert sorted(os.listdir("/dev")) == listing, "no temporary file made in /dev"
-
-
 def test_calibrate_onto_an_existing_stem_leaves_it_unchanged(files, tmp_path):
     """Either file of a model stem (NAME.safetensors or NAME.json) already there: refused, both left as they were."""
     for keep in (".json", ".safetensors"):
@@ -568,22 +528,6 @@ def test_empty_and_text_csv_cells_are_missing_values_dropped_and_counted(tmp_pat
     cat = read_catalogue(path)
     assert len(cat) == n - 1012 and cat.meta["n_dropped_nonfinite"] == 1012
     assert cat.ra.min() > 149.0, "no galaxy put at RA 0"
-
-
-@pytest.mark.parametrize(("unit", "per_degree"), [("deg", 1.0), ("rad", np.pi / 180), ("arcmin", 60.0),
-                                                  ("degrees", 1.0)])
-def test_position_units_are_converted_to_degrees(tmp_path, unit, per_degree):
-    from miu2net.survey import read_catalogue
-
-    cols = _columns(200)
-    plain = read_catalogue(_catalogue(tmp_path / "deg.fits", n=200))
-    path = tmp_path / "c.fits"
-    fits.BinTableHDU.from_columns([fits.Column(name=k, format="D", unit=unit if k in ("ra", "dec") else None,
-                                               array=v * per_degree if k in ("ra", "dec") else v)
-                                   for k, v in cols.items()]).writeto(path)
-    cat = read_catalogue(path)
-    np.testing.assert_allclose(cat.ra, plain.ra, rtol=1e-12)
-    np.testing.assert_allclose(cat.dec, plain.dec, rtol=1e-12)
 
 
 def test_negative_ra_is_wrapped_and_said(tmp_path):

@@ -40,11 +40,6 @@ def shear_file(tmp_path, rng):
     return path
 
 
-def test_version():
-    result = runner.invoke(app, ["--version"])
-    assert result.exit_code == 0 and __version__ in result.output
-
-
 def test_reconstruct_writes_contract(tmp_path, shear_file):
     out, png = tmp_path / "kappa.fits", tmp_path / "kappa.png"
     result = runner.invoke(app, ["reconstruct", str(shear_file), "--method", "ks", "-o", str(out),

@@ -1,4 +1,6 @@
-"""Starlet transform and GLIMPSE-like sparse recovery: exact transform, exact noise levels, halo positions."""
+"""GLIMPSE-like sparse recovery: halo positions, positivity, reduced shear, pure noise, options.
+
+The starlet transform itself is tested in tests/methods/test_starlet.py."""
 
 from __future__ import annotations
 
@@ -9,16 +11,6 @@ from lensing_helpers import nfw_kappa
 from miu2net.errors import InputError
 from miu2net.maps import ShearMap
 from miu2net.methods import get_method, sparse
-from miu2net.methods.starlet import (
-    _transform_pixel,
-    max_scales,
-    propagate_noise,
-    starlet_filters,
-    starlet_reconstruct,
-    starlet_transform,
-    white_noise_norms,
-)
-from miu2net.physics.wiener import LensingGrid
 from miu2net.physics.masks import survey_mask
 from miu2net.physics.operators import ks93_forward
 from miu2net.physics.shear import pixel_noise_sigma, reduced_shear
@@ -30,9 +22,6 @@ SIGMA_PIX = pixel_noise_sigma(shape_noise_sigma=0.4, n_gal_arcmin2=50.0, pixel_a
 def noisy_shear(g1, g2, rng, mask, sigma=SIGMA_PIX):
     n1, n2 = sigma * rng.standard_normal(g1.shape), sigma * rng.standard_normal(g1.shape)
     return ShearMap((g1 + n1) * mask, (g2 + n2) * mask, PIXEL, mask=mask, noise=np.full(g1.shape, sigma))
-
-
-# ---------------------------------------------------------------------------------------------- starlet
 
 
 # ---------------------------------------------------------------------------------------------- sparse

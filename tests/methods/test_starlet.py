@@ -18,7 +18,7 @@ from miu2net.methods.starlet import (
     starlet_transform,
     white_noise_norms,
 )
-from miu2net.methods.wiener import LensingGrid
+from miu2net.physics.wiener import LensingGrid
 
 PIXEL = 0.41
 

@@ -1,4 +1,4 @@
-"""Calibrated uncertainty: the spread loss, split conformal quantiles, their storage in the model's JSON,
+"""Calibrated uncertainty: the spread loss, split conformal calibration of a model, its storage in the model's JSON,
 SIGMA/SNR/DATAOK in the reconstructed FITS, and DATAOK = F for data the network does not know."""
 
 import json
@@ -22,7 +22,6 @@ from miu2net.nn.calibration import (
     Calibration,
     DataConsistencyWarning,
     calibrate,
-    conformal_quantiles,
     evaluate_coverage,
     pixel_classes,
     save_calibration,
@@ -40,63 +39,6 @@ PIXEL = 0.82
 AMPLITUDE, N_GAL = 1e-8, 100.0
 SPLIT = np.repeat([0, 1, 1, 2], [64, 16, 60, 60])  # train, val (16 validate + 60 calibrate), test
 runner = CliRunner()
-
-
-# ---- conformal quantiles on residuals of known distribution ------------------------------------------
-
-
-def test_conformal_quantiles_of_a_known_distribution():
-    rng = np.random.default_rng(1)
-    scores = np.abs(rng.standard_normal(40000))
-    q = conformal_quantiles(scores, [0.68, 0.9, 0.95])
-    np.testing.assert_allclose(q, [0.9945, 1.6449, 1.9600], rtol=0.02, err_msg="quantiles of |N(0, 1)|")
-    fresh = np.abs(rng.standard_normal(40000))
-    np.testing.assert_allclose([np.mean(fresh <= v) for v in q], [0.68, 0.9, 0.95], atol=0.006,
-                               err_msg="held-out coverage of split conformal intervals")
-    # finite-sample rule: the ceil((n+1)c)-th smallest score; beyond n it is unbounded
-    small = np.arange(1.0, 20.0)  # n = 19
-    assert conformal_quantiles(small, [0.9])[0] == 18.0 and conformal_quantiles(small, [0.99])[0] == np.inf
-
-
-def test_conformal_rescales_a_miscalibrated_spread():
-    """Residuals sigma * z with a network spread twice too large: q ~ 0.5, and the calibrated intervals cover."""
-    rng = np.random.default_rng(2)
-    sigma = rng.uniform(0.01, 0.05, 30000)
-    resid = sigma * rng.standard_normal(sigma.size)
-    q = conformal_quantiles(np.abs(resid) / (2 * sigma), [0.68, 0.9])
-    np.testing.assert_allclose(q, [0.497, 0.822], rtol=0.04)
-    sigma2 = rng.uniform(0.01, 0.05, 30000)
-    fresh = sigma2 * rng.standard_normal(sigma2.size)
-    for level, qc in zip((0.68, 0.9), q):
-        assert abs(np.mean(np.abs(fresh) <= qc * 2 * sigma2) - level) < 0.01
-
-
-def test_chi2_range_follows_the_depth():
-    """A network for many depths is judged against calibration maps of the input's noise level."""
-    from miu2net.nn.calibration import range_summary
-
-    rng = np.random.default_rng(3)
-    noise = np.exp(rng.uniform(np.log(0.02), np.log(0.2), 600))
-    chi2 = 1.0 + 4e-4 / noise**2 + 0.01 * rng.standard_normal(noise.size)  # unexplained signal / noise^2
-    summary = range_summary(chi2, noise, (0.005, 0.995))
-    assert len(summary["bins"]) == 6 and sum(b["n"] for b in summary["bins"]) == 600  # 100 maps per bin
-    levels = np.linspace(0, 1, 100)
-    cal = Calibration(levels=levels[1:-1], quantiles={"all": levels[1:-1]}, n_pixels={}, n_maps=600,
-                      edge_pixels=2, score="abs_residual", chi2dof=summary)
-    deep_chi2 = 1.0 + 4e-4 / 0.022**2
-    assert cal.data_ok(deep_chi2, 0.022) and not cal.data_ok(deep_chi2, 0.15), \
-        "a deep map's chi2 is fine at its depth and a warning at a shallow one"
-    assert cal.data_ok(1.0 + 4e-4 / 0.15**2, 0.15) and cal.data_ok(1.0 + 4e-4 / 0.15**2, None)
-    assert not cal.data_ok(1.5, 0.15) and not cal.data_ok(float("nan"), 0.15)
-
-
-def test_pixel_classes():
-    mask = np.ones((16, 16))
-    mask[6:9, 6:9] = 0
-    mask[0, 5] = 0
-    classes = pixel_classes(mask, 2)
-    assert classes[7, 7] == 1 and classes[4, 4] == 0 and classes[0, 5] == 2 and classes[1, 8] == 2
-    assert np.sum(classes == 2) == 16 * 16 - 12 * 12
 
 
 # ---- a tiny calibrated model --------------------------------------------------------------------------
@@ -340,23 +282,3 @@ def test_calibrate_command(trained, tmp_path):
     assert refused.exit_code == 2 and "training set" in refused.output
 
 
-def test_b_to_e_check_is_one_sided():
-    """More large-scale B than the calibration maps had flags the data; less does not."""
-    from miu2net.nn.calibration import range_summary
-
-    rng = np.random.default_rng(8)
-    noise = np.exp(rng.uniform(np.log(0.02), np.log(0.2), 300))
-    chi2 = 1.0 + 0.01 * rng.standard_normal(noise.size)
-    ratio = 0.3 + 5.0 * noise + 0.02 * rng.standard_normal(noise.size)  # B/E rises with the noise
-    levels = np.linspace(0, 1, 100)
-    cal = Calibration(levels=levels[1:-1], quantiles={"all": levels[1:-1]}, n_pixels={}, n_maps=300,
-                      edge_pixels=2, score="abs_residual", chi2dof=range_summary(chi2, noise, (0.005, 0.995)),
-                      bmode=range_summary(ratio, noise, (0.005, 0.995)))
-    lo, hi = cal.b_range(0.05)
-    assert cal.data_ok(1.0, 0.05, b_ratio=0.5 * lo)
-    assert not cal.data_ok(1.0, 0.05, b_ratio=1.2 * hi)
-    assert "B/E power" in cal.problems(1.0, 0.05, b_ratio=1.2 * hi)[0]
-    assert cal.data_ok(1.0, 0.05) and not cal.data_ok(1.5, 0.05, b_ratio=0.5 * lo)
-    # A calibration stored before the B/E check existed still reads and judges on CHI2DOF alone.
-    old = Calibration.from_dict({**cal.to_dict(), "bmode": None})
-    assert old.b_range(0.05) is None and old.data_ok(1.0, 0.05, b_ratio=10.0)

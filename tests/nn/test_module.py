@@ -17,7 +17,7 @@ from miu2net.config import TrainConfig
 from miu2net.errors import InputError
 from miu2net.nn import create_model
 from miu2net.nn.checkpoint import export_lightning_checkpoint, load_model, save_model
-from miu2net.nn.data import ArrayMapDataset, MassMapDataModule, TrainingView, save_npz_dataset
+from miu2net.nn.data import ArrayMapDataset, MassMapDataModule, save_npz_dataset
 from miu2net.nn.module import MassMappingModule, fit
 from miu2net.sims.synthetic import synthetic_maps
 
@@ -40,16 +40,6 @@ def _datamodule(maps, batch_size=8):
 def _val_loss(module, dm):
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
     return trainer.validate(module, datamodule=dm, verbose=False)[0]["val_loss"]
-
-
-def test_training_view_tensors(tiny_maps):
-    view = TrainingView(ArrayMapDataset(tiny_maps, pixel_arcmin=PIXEL), augment=True, fresh_noise=True)
-    raw, kappa = view[0]
-    assert raw.shape == (4, 32, 32) and kappa.shape == (1, 32, 32) and raw.dtype == torch.float32
-    masked = raw[2] == 0
-    assert float(raw[:2, masked].abs().max()) == 0.0, "masked pixels must hold 0 shear"
-    assert float(raw[3, masked].abs().max()) == 0.0, "masked pixels carry no noise information"
-    assert not torch.equal(view[0][0], view[0][0]), "fresh noise draws a new realisation each read"
 
 
 def test_short_training_lowers_validation_loss(tiny_maps, tmp_path):

@@ -6,9 +6,8 @@ import torch
 
 from miu2net.errors import InputError
 from miu2net.nn import create_model, list_models, model_info
-from miu2net.nn.base import InputEncoder, raw_from_arrays
+from miu2net.nn.base import raw_from_arrays
 from miu2net.nn.registry import count_parameters
-from miu2net.nn.u2net import RSU, RSU4F
 
 torch.set_num_threads(1)
 
@@ -56,13 +55,6 @@ def test_small_forward_shapes_at_64():
     assert model(_raw(2, 64)).shape == (2, 1, 64, 64)
 
 
-def test_rsu_blocks_keep_size_and_width():
-    x = torch.randn(1, 3, 37, 45)
-    assert RSU(7, 3, 4, 6)(x).shape == (1, 6, 37, 45)
-    assert RSU(4, 3, 4, 6, pool="max")(x).shape == (1, 6, 37, 45)
-    assert RSU4F(3, 4, 6)(x).shape == (1, 6, 37, 45)
-
-
 def test_odd_sizes_second_channel_and_ks_input():
     model = create_model("u2net_small", mid=4, width=8, inputs=("g1", "g2", "mask", "noise", "ks"), out_channels=2)
     assert model.in_channels == 5
@@ -73,26 +65,3 @@ def test_odd_sizes_second_channel_and_ks_input():
     assert deep(_raw(2, 48)).shape == (2, 1, 48, 48)
 
 
-def test_fused_output_starts_as_mean_of_sides():
-    model = create_model("u2net_small", mid=4, width=8).eval()
-    with torch.no_grad():
-        outs = model.forward_all(_raw(1, 32))
-    torch.testing.assert_close(outs[0], torch.stack(outs[1:]).mean(0), rtol=1e-5, atol=1e-6)
-
-
-def test_input_encoder_channels():
-    size = 16
-    sigma = np.full((size, size), 0.2)
-    mask = np.ones((size, size))
-    mask[:4] = 0
-    g1 = np.full((size, size), 0.05)
-    raw = torch.from_numpy(raw_from_arrays(g1, -g1, mask, np.where(mask > 0, sigma, np.inf)))[None]
-    enc = InputEncoder(("g1", "g2", "mask", "noise", "ks"), shear_scale=0.1, noise_ref=0.1, noise_clip=4.0)
-    x = enc(raw)
-    assert x.shape == (1, 5, size, size)
-    np.testing.assert_allclose(x[0, 0, 8].numpy(), 0.5, err_msg="g1 channel is g1 / shear_scale")
-    assert float(x[0, 0, 0].abs().max()) == 0.0, "masked shear must read 0"
-    np.testing.assert_allclose(x[0, 3, 8].numpy(), 0.5, err_msg="noise channel is noise_ref / sigma")
-    assert float(x[0, 3, 0].abs().max()) == 0.0, "masked pixels carry no noise information"
-    with pytest.raises(InputError):
-        InputEncoder(("g1", "velocity"), shear_scale=1, noise_ref=1, noise_clip=1)

@@ -1,19 +1,18 @@
 """Issue #17's machinery: two estimates from one network, fine-tuning from a shipped model, fields
-smaller than the model's (embedded, trained with outer masks), the mixture stream, the noise-conditioned
-calibration and the model chosen by the input's pixel."""
+smaller than the model's (embedded, trained with outer masks), the mixture stream and the model chosen
+by the input's pixel (the noise-conditioned calibration: tests/nn/test_conformal.py)."""
 
 import numpy as np
 import pytest
 import torch
 
-from miu2net.config import TrainConfig, load_config, preset
+from miu2net.config import load_config, preset
 from miu2net.errors import InputError
 from miu2net.io import read_kappa_map, write_kappa_map
 from miu2net.maps import ShearMap
 from miu2net.methods import reconstruct
 from miu2net.nn import create_model
 from miu2net.nn.checkpoint import load_model, save_model
-from miu2net.nn.conformal import LEVELS, Calibration
 from miu2net.nn.inference import default_model_for
 from miu2net.nn.losses import MassMappingLoss
 from miu2net.nn.module import initialise_from
@@ -48,16 +47,6 @@ def test_two_estimate_loss_keeps_the_spectrum_off_the_mean_channel():
         MassMappingLoss(pixel_arcmin=PIXEL, power_channel=1, spread="gaussian_nll")
     with pytest.raises(InputError, match="out_channels=3"):
         both(out[:, :2], target)
-
-
-def test_train_config_ties_two_estimates_to_three_channels(tmp_path):
-    loss = {"spread": "gaussian_nll", "two_estimates": True}
-    TrainConfig(out=tmp_path, out_channels=3, loss=loss)
-    with pytest.raises(ValueError, match="two_estimates"):
-        TrainConfig(out=tmp_path, out_channels=2, loss=loss)
-    with pytest.raises(ValueError, match="two_estimates"):
-        TrainConfig(out=tmp_path, out_channels=3, loss={"spread": "gaussian_nll"})
-    assert TrainConfig(out=tmp_path, out_channels=3, loss=loss).loss.loss_kwargs()["power_channel"] == 2
 
 
 def test_fine_tuning_starts_both_estimates_as_the_source_kappa(tmp_path):
@@ -205,29 +194,6 @@ def test_mixture_stream_draws_every_kind_and_masks_the_outside():
 def test_native_configs_read():
     cfg = load_config("configs/sims/csst-native.yaml")
     assert cfg.survey.pixel_arcmin == 0.41 and cfg.survey.map_size == 128
-
-
-# ---- calibration conditioned on noise -------------------------------------------------------------
-
-
-def test_sigma_uses_the_quantiles_of_the_maps_noise_level():
-    levels = np.asarray(LEVELS)
-    one = levels * 0 + 1.0
-    cal = Calibration(levels=levels, quantiles={"all": one, "observed": one, "masked": one, "edge": one,
-                                                "observed@0": 0.5 * one, "observed@1": 2.0 * one, "masked@1": None},
-                      n_pixels={}, n_maps=400, edge_pixels=2, score="abs_residual_over_sigma", chi2dof={"range": [0, 2]},
-                      noise_edges=[0.1])
-    mask = np.ones((16, 16))
-    mask[8, 8] = 0
-    deep = cal.half_width(np.ones((16, 16)), mask, 0.68, noise=np.full((16, 16), 0.05))
-    shallow = cal.half_width(np.ones((16, 16)), mask, 0.68, noise=np.full((16, 16), 0.2))
-    assert deep[5, 5] == 0.5 and shallow[5, 5] == 2.0
-    assert deep[8, 8] == 1.0 and shallow[8, 8] == 1.0, "a bin-class without a table falls back to the class"
-    assert cal.half_width(np.ones((16, 16)), mask, 0.68)[5, 5] == 1.0  # no noise map: the class's table
-    back = Calibration.from_dict(cal.to_dict())
-    assert back.noise_edges == [0.1]
-    np.testing.assert_array_equal(back.half_width(np.ones((16, 16)), mask, 0.68, noise=np.full((16, 16), 0.2)),
-                                  shallow)
 
 
 # ---- BatchNorm: frozen while training, statistics averaged over training batches ---------------------

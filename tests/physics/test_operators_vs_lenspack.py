@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 from lenspack.image.inversion import ks93 as lenspack_ks93
 
-from miu2net.methods import ks
-from miu2net.maps import ShearMap
 from miu2net.physics.operators import ks93_inverse
 
 
@@ -40,9 +38,3 @@ def test_equal_on_even_grid_without_nyquist_power(rng):
     scale = np.abs(theirs[0]).max()
     for name, a, b in zip("EB", ours, theirs):
         np.testing.assert_allclose(a, b, atol=1e-9 * scale, err_msg=f"kappa_{name} differs from lenspack.ks93")
-
-
-def test_method_without_padding_equals_lenspack(rng):
-    g1, g2 = 0.05 * rng.standard_normal((2, 63, 63))
-    kappa = ks.reconstruct(ShearMap(g1=g1, g2=g2, pixel_arcmin=0.5), pad=False)
-    np.testing.assert_allclose(kappa.kappa_e, lenspack_ks93(g1, g2)[0], atol=1e-12)

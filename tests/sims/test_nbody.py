@@ -7,7 +7,6 @@ import pytest
 
 from miu2net.config import NBodyConfig
 from miu2net.errors import InputError
-from miu2net.sims.lightcone import block_mean, born_kappa, lensing_efficiency, sample_plane, slab_weights
 from miu2net.sims.nbody import (
     RHO_CRIT_H2,
     friends_of_friends,
@@ -86,42 +85,6 @@ def test_slab_edges_cover_the_sources():
     assert e[0] == 0 and e[-1] >= 200.0 and np.allclose(np.diff(e), 64.0)
 
 
-def test_born_weights_sum_to_the_analytic_kernel_integral():
-    """For a(chi) = 1 and one source plane: sum w_j = 1.5 Om (H0/c)^2 chi_s^2 / 6."""
-    chi_s = 2000.0
-    edges = slab_edges(64.0, chi_s)
-    w = slab_weights(edges, 0.3, lambda chi: np.ones_like(chi), np.array([chi_s]), np.array([1.0]), n_sub=400)
-    expected = 1.5 * 0.3 / 2997.92458**2 * chi_s**2 / 6
-    assert np.isclose(w.sum(), expected, rtol=1e-4)
-    assert w[-1] >= 0 and np.all(w >= 0)
-
-
-def test_lensing_efficiency_of_a_distribution():
-    q = lensing_efficiency(np.array([0.0, 500.0, 1500.0]), np.array([1000.0, 2000.0]), np.array([1.0, 3.0]))
-    np.testing.assert_allclose(q, [1.0, (0.5 + 3 * 0.75) / 4, (0 + 3 * 0.25) / 4])
-
-
-def test_sample_plane_maps_a_plane_wave_to_its_angle():
-    n_plane, box, chi = 256, 64.0, 1000.0
-    x = (np.arange(n_plane) + 0.5) * box / n_plane
-    k = 2 * np.pi * 8 / box
-    plane = 1 + 0.5 * np.cos(k * x)[None, :] * np.ones((n_plane, 1))
-    pixel_arcmin, n_pix = 0.41, 64
-    out = sample_plane(plane, box, chi, n_pix, pixel_arcmin, (0.0, 0.0), subsamples=4)
-    theta = (np.arange(n_pix) + 0.5 - n_pix / 2) * pixel_arcmin / 60 * np.pi / 180
-    expect = 1 + 0.5 * np.cos(k * chi * theta)
-    # pixel integration and the bilinear kernel attenuate the wave by a few per cent at most
-    assert np.allclose(out, expect[None, :], atol=0.03)
-    assert np.allclose(block_mean(plane, 4).mean(), plane.mean())
-
-
-def test_born_kappa_of_a_uniform_contrast():
-    planes = np.full((3, 3, 32, 32), 1.2, dtype=np.float16)
-    w = np.array([0.01, 0.02, 0.0])
-    kappa, _ = born_kappa(planes, w, np.array([32.0, 96.0, 160.0]), 64.0, 16, 1.0, np.random.default_rng(0))
-    assert np.allclose(kappa, 0.2 * 0.03, rtol=1e-3)
-
-
 def test_projected_planes_have_unit_mean_and_conserve_particles():
     rng = np.random.default_rng(2)
     pos = rng.uniform(0, 10.0, size=(5000, 3))
@@ -186,49 +149,6 @@ def test_particle_mesh_grows_large_scales_as_linear_theory():
     expected = float(growth_factor(cosmo, np.array([1.0]))[0] / growth_factor(_jax_cosmology(jc, params),
                                                                               np.array([0.25]))[0]) ** 2
     assert ratio == pytest.approx(expected, rel=0.05)
-
-
-def test_plane_bank_round_trip_and_corruption(tmp_path, tiny_planes):
-    from miu2net.sims.plane_bank import read_planes, write_planes
-
-    path = write_planes(tmp_path / "sim-11.zarr", tiny_planes)
-    back = read_planes(path)
-    np.testing.assert_array_equal(back.planes, tiny_planes.planes)
-    np.testing.assert_allclose(back.chi_edges, tiny_planes.chi_edges)
-    assert back.cosmology == tiny_planes.cosmology
-    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temporary left
-    (path / "zarr.json").write_text("{not json")
-    with pytest.raises(InputError, match="cannot read the lens planes"):
-        read_planes(path)
-
-
-def test_simulation_pools_are_disjoint():
-    from miu2net.sims.plane_bank import pool_seeds
-
-    pools = pool_seeds(0, 50, 50)
-    train, test = ({s % 2**31 for s in pools[k]} for k in ("train", "test"))
-    assert not train & test and len(train) == 50 and len(test) == 50
-
-
-def test_a_second_writer_keeps_the_first_copy(tmp_path, tiny_planes):
-    from miu2net.sims.plane_bank import read_planes, write_planes
-
-    path = write_planes(tmp_path / "sim-11.zarr", tiny_planes)
-    assert write_planes(path, tiny_planes) == path  # the race's loser: no error, one copy, no temporary
-    assert [p.name for p in tmp_path.iterdir()] == ["sim-11.zarr"]
-    np.testing.assert_array_equal(read_planes(path).planes, tiny_planes.planes)
-
-
-def test_deconvolution_restores_the_cic_and_bilinear_windows():
-    from miu2net.sims.plane_bank import deconvolved
-
-    n, f = 64, 6 / 64
-    x = np.arange(n)
-    plane = (1 + 0.1 * np.cos(2 * np.pi * f * x))[None, :] * np.ones((n, 1))
-    out = deconvolved(plane[None].astype(np.float16))[0]
-    amplitude = np.abs(np.fft.rfft(out[0] - out[0].mean()))[6] * 2 / n
-    assert amplitude == pytest.approx(0.1 / np.sinc(f) ** 4, rel=2e-3)
-    assert out.mean() == pytest.approx(plane.mean(), rel=1e-3)
 
 
 def test_simulate_truth_nbody_cli_writes_the_store_contract(tmp_path, tiny_bank):

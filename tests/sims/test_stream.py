@@ -2,10 +2,9 @@
 shift and one of the 8 square symmetries, with its own survey (:mod:`miu2net.nn.streaming`)."""
 
 import numpy as np
-import pydantic
 import pytest
 
-from miu2net.config import StreamConfig, TrainConfig, preset
+from miu2net.config import preset
 from miu2net.errors import InputError
 from miu2net.nn.streaming import StreamingSimDataset
 from miu2net.physics.operators import ks93_forward
@@ -196,16 +195,3 @@ def test_bad_views_per_truth_refused():
     with pytest.raises(InputError, match="box_factor"):
         StreamingSimDataset(flat, views_per_truth=2)
     assert StreamingSimDataset(flat, views_per_truth=1).views_per_truth == 1  # a plain stream needs no box
-
-
-def test_config_validation(tmp_path):
-    with pytest.raises(pydantic.ValidationError):
-        StreamConfig(views_per_truth=0)
-    assert StreamConfig(views_per_truth=4).views_per_truth == 4
-    assert StreamConfig().views_per_truth == 1
-    with pytest.raises(pydantic.ValidationError):
-        TrainConfig(out=tmp_path, max_time_minutes=0)
-    with pytest.raises(pydantic.ValidationError):
-        TrainConfig(out=tmp_path, max_time_minutes=-1)
-    assert TrainConfig(out=tmp_path, max_time_minutes=1.5).max_time_minutes == 1.5
-    assert TrainConfig(out=tmp_path).max_time_minutes is None

@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 from astropy.io import fits
+from catalogue_helpers import nfw_catalogue, write_catalogue
 from typer.testing import CliRunner
 
-from catalogue_helpers import nfw_catalogue, write_catalogue
 from miu2net.cli import app
-from miu2net.errors import InputError
 from miu2net.io import read_kappa_map
 from miu2net.pipeline import CatalogueOptions, reconstruct_file
 from miu2net.survey import bin_catalogue, read_catalogue
@@ -136,23 +135,3 @@ def test_footprint_much_larger_than_asked(tmp_path, rng):
     assert result.exit_code == 2 and "much larger than asked" in result.output
 
 
-def test_nan_rows_dropped_and_counted(tmp_path, rng):
-    cols, _ = nfw_catalogue(rng, signal=False, side_arcmin=10.0, n_per_arcmin2=5)
-    cols["e1"][:7] = np.nan
-    cat = _cat(cols)
-    assert cat.meta["n_dropped_nonfinite"] == 7 and len(cat) == len(cols["ra"]) - 7
-
-
-def test_column_mapping_bias_and_cuts(tmp_path):
-    cols = {"RA_deg": np.array([10.0, 10.01, 10.02]), "DEC_deg": np.array([0.0, 0.0, 0.01]),
-            "g_1": np.array([0.11, 0.2, 0.3]), "g_2": np.array([0.01, 0.0, -0.1]),
-            "m": np.array([0.1, 0.0, 0.0]), "c1": np.array([0.0, 0.01, 0.0]), "snr": np.array([5.0, 20.0, 30.0])}
-    path = write_catalogue(cols, tmp_path / "c.csv")
-    cat = read_catalogue(path, columns={"ra": "RA_deg", "dec": "DEC_deg", "e1": "g_1", "e2": "g_2"},
-                         cuts=["snr > 10"], flip_e1=True)
-    np.testing.assert_allclose(cat.e1, [-(0.2 - 0.01), -0.3])
-    cat = read_catalogue(path, columns={"ra": "RA_deg", "dec": "DEC_deg", "e1": "g_1", "e2": "g_2"})
-    np.testing.assert_allclose(cat.e1[0], 0.11 / 1.1)
-    with pytest.raises(InputError, match="cannot read the cut"):
-        read_catalogue(path, columns={"ra": "RA_deg", "dec": "DEC_deg", "e1": "g_1", "e2": "g_2"},
-                       cuts=["__import__('os')"])
