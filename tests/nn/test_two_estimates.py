@@ -2,6 +2,8 @@
 smaller than the model's (embedded, trained with outer masks), the mixture stream and the model chosen
 by the input's pixel (the noise-conditioned calibration: tests/nn/test_conformal.py)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -192,7 +194,7 @@ def test_mixture_stream_draws_every_kind_and_masks_the_outside():
 
 
 def test_native_configs_read():
-    cfg = load_config("configs/sims/csst-native.yaml")
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "sims" / "csst-native.yaml")
     assert cfg.survey.pixel_arcmin == 0.41 and cfg.survey.map_size == 128
 
 
