@@ -29,3 +29,23 @@ def test_title_names_the_model_and_dataok(tmp_path):
                      sigma=np.full((32, 32), 0.01), meta={"model": "miu2net-csst", "dataok": True})
     plot_reconstruction(kappa, tmp_path / "k.png", title="t")
     assert (tmp_path / "k.png").stat().st_size > 1000
+
+
+def test_healpix_figure_puts_east_on_the_left(tmp_path):
+    """plot_healpix draws healpy's cartographic projection with RA growing to the left: a peak 10 deg east
+    of the centre lands in the left half of the projected image (the convention the figure relies on)."""
+    import healpy as hp
+
+    from miu2net.plots import plot_healpix
+
+    nside = 64
+    kappa = np.full(hp.nside2npix(nside), hp.UNSEEN)
+    kappa[hp.query_disc(nside, hp.ang2vec(40, -30, lonlat=True), np.radians(12))] = 0.0
+    peak = hp.query_disc(nside, hp.ang2vec(50, -30, lonlat=True), np.radians(1.5))
+    kappa[peak] = 0.02
+    zoom = hp.projector.CartesianProj(lonra=[-15, 15], latra=[-45, -15], rot=(40, 0), xsize=300)
+    image = zoom.projmap(np.where(kappa == hp.UNSEEN, 0.0, kappa), lambda x, y, z: hp.vec2pix(nside, x, y, z))
+    columns = np.nonzero(image > 0.01)[1]
+    assert columns.mean() < 0.25 * image.shape[1], "east (larger RA) must be on the left"
+    plot_healpix({"KAPPA_E": kappa, "KAPPA_B": 0.2 * kappa}, tmp_path / "sky.png", title="peak east")
+    assert (tmp_path / "sky.png").stat().st_size > 10_000

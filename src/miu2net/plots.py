@@ -369,3 +369,52 @@ def plot_sample(
     if title:
         fig.suptitle(title)
     _save_atomic(fig, path)
+
+
+def plot_healpix(maps: dict, path: str | Path, *, title: str = "") -> None:
+    """The figure of ``miu2net reconstruct --healpix``: the footprint on a Mollweide view of the sky, and
+    κ_E and κ_B on a cartographic (plate carrée) view zoomed on the footprint, on one colour scale
+    (1st-99th percentile of κ_E); RA grows to the left, as on the sky (healpy's projectors' convention)."""
+    import healpy as hp
+
+    kappa_e = np.asarray(maps["KAPPA_E"], dtype=np.float64)
+    nside = hp.npix2nside(kappa_e.size)
+    seen = kappa_e != hp.UNSEEN
+    ra, dec = hp.pix2ang(nside, np.flatnonzero(seen), lonlat=True)
+    centre = float(np.degrees(np.angle(np.mean(np.exp(1j * np.radians(ra))))) % 360.0)
+    offset = (ra - centre + 180.0) % 360.0 - 180.0
+    pad = 2.0 * np.degrees(hp.nside2resol(nside)) + 0.5
+    lonra = [float(offset.min() - pad), float(offset.max() + pad)]
+    latra = [float(max(dec.min() - pad, -90.0)), float(min(dec.max() + pad, 90.0))]
+
+    def pix(x, y, z):
+        return hp.vec2pix(nside, x, y, z)
+
+    def project(values, projector):
+        image = projector.projmap(np.where(seen, values, np.nan), pix)
+        return np.where(np.isfinite(image), image, np.nan)
+
+    fig, axes = _subplots(1, 3, figsize=(17.5, 4.8), layout="constrained", gridspec_kw={"width_ratios": [1.6, 1, 1]})
+    sky = hp.projector.MollweideProj(xsize=800, rot=(centre, 0.0))
+    footprint = project(np.ones_like(kappa_e), sky)
+    on_sphere = np.isfinite(sky.projmap(np.zeros_like(kappa_e), pix))  # the ellipse of the whole sky
+    axes[0].imshow(np.where(on_sphere, np.nan_to_num(footprint), np.nan), origin="lower", cmap="Blues",
+                   vmin=-0.3, vmax=1.5)
+    axes[0].set_title(f"footprint: {seen.mean() * 41253:.0f} deg², centred on RA {centre:.0f}°")
+    axes[0].set_axis_off()
+    zoom = hp.projector.CartesianProj(lonra=lonra, latra=latra, rot=(centre, 0.0), xsize=600)
+    extent = (lonra[1], lonra[0], latra[0], latra[1])
+    lo, hi = np.percentile(kappa_e[seen], [1, 99])
+    bound = max(abs(lo), abs(hi))
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.85")
+    for ax, name in zip(axes[1:], ("KAPPA_E", "KAPPA_B")):
+        image = project(np.asarray(maps[name], dtype=np.float64), zoom)
+        im = ax.imshow(image, origin="lower", extent=extent, cmap=cmap, vmin=-bound, vmax=bound,
+                       aspect="auto")
+        ax.set_xlabel("RA − {:.0f}° [deg]".format(centre))
+        ax.set_ylabel("Dec [deg]")
+        ax.set_title(f"$\\kappa_{name[-1]}$ (NSIDE {nside})")
+    fig.colorbar(im, ax=list(axes[1:]), shrink=0.85, label="$\\kappa$")
+    if title:
+        fig.suptitle(title)
+    _save_atomic(fig, path)

@@ -463,11 +463,22 @@ def hp_npix(nside: int) -> int:
     return 12 * int(nside) ** 2
 
 
-def footprint_radius_deg(ra: np.ndarray, dec: np.ndarray) -> float:
-    """The largest angle (degrees) of a galaxy from the catalogue's centre (:func:`miu2net.survey.grid.field_center`)."""
-    from miu2net.survey.grid import field_center
+def footprint_radius_deg(path: str | Path, catalogue: CatalogueOptions | None = None, *,
+                         rows: int = DEFAULT_ROWS) -> float:
+    """The largest angle (degrees) between a galaxy of the catalogue and the direction of its mean position,
+    read in chunks (two passes over the positions)."""
+    import healpy as hp
 
-    ra0, dec0 = field_center(ra, dec)
-    a, d, a0, d0 = (np.radians(v) for v in (ra, dec, ra0, dec0))
-    cos_angle = np.sin(d) * np.sin(d0) + np.cos(d) * np.cos(d0) * np.cos(a - a0)
-    return float(np.degrees(np.arccos(np.clip(cos_angle.min(), -1.0, 1.0))))
+    opts = catalogue or CatalogueOptions()
+    reader = ChunkReader(path, columns=opts.columns, flip_e1=opts.flip_e1, flip_e2=opts.flip_e2, cuts=opts.cuts)
+    total = np.zeros(3)
+    for chunk, _ in reader:
+        total += hp.ang2vec(chunk.ra, chunk.dec, lonlat=True).sum(axis=0) if len(chunk) else 0.0
+    norm = np.linalg.norm(total)
+    if norm == 0:
+        return 180.0
+    centre, smallest = total / norm, 1.0
+    for chunk, _ in reader:
+        if len(chunk):
+            smallest = min(smallest, float((hp.ang2vec(chunk.ra, chunk.dec, lonlat=True) @ centre).min()))
+    return float(np.degrees(np.arccos(np.clip(smallest, -1.0, 1.0))))
