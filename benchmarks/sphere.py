@@ -198,6 +198,46 @@ def patches(args: argparse.Namespace) -> None:
         run(args)
 
 
+def flat(args: argparse.Namespace) -> None:
+    """The flat single-projection path on the whole cap: one gnomonic map of ``--pixel-arcmin`` pixels about
+    the centre, KS93, put back on the sphere (:func:`miu2net.sphere.patches.patch_to_sphere`, no feather)
+    and scored as the spherical maps are: the projection's distortion, beside the sphere's maps."""
+    import healpy as hp
+
+    from miu2net.io import read_kappa_map
+    from miu2net.sphere.patches import patch_to_sphere
+
+    catalogue = Path(args.catalogue).expanduser()
+    truth = _truth_at(catalogue.with_suffix(".truth.fits"), args.nside)
+    n_rows = _area(catalogue)
+    area = n_rows / (args.n_gal * 3600)
+    size = int(np.ceil(2 * np.tan(np.radians(cap_radius_deg(area))) * np.degrees(1) * 60 / args.pixel_arcmin)) + 8
+    size += size % 2
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "flat.fits"
+        command = [sys.executable, "-m", "miu2net", "reconstruct", str(catalogue), "--method", "ks", "--pixel-arcmin",
+                   str(args.pixel_arcmin), "--size", str(size), "--center", f"{CENTRE[0]},{CENTRE[1]}", "-o", str(out)]
+        seconds, peak, line = _timed(command)
+        kappa = read_kappa_map(out)
+        maps = {}
+        for name, values in (("KAPPA_E", kappa.kappa_e), ("KAPPA_B", kappa.kappa_b)):
+            piece = patch_to_sphere(values, CENTRE[0], CENTRE[1], args.pixel_arcmin, args.nside, feather_pixels=1e-9)
+            full = np.full(hp.nside2npix(args.nside), hp.UNSEEN)
+            full[piece.pixels] = piece.values
+            maps[name] = full
+        from miu2net.io.healpix import write_healpix_maps
+
+        hp_out = Path(tmp) / "flat_hp.fits"
+        write_healpix_maps(maps, hp_out, meta={"method": "ks (one flat map)"})
+        row = {"method": f"ks, one flat gnomonic map ({size}² of {args.pixel_arcmin:g}')", "nside": args.nside,
+               "seconds": seconds, "peak_memory_gb": peak, "seconds_per_deg2": seconds / area, "said": line,
+               **_score(hp_out, truth, area, args.nside)}
+    print(json.dumps(row))
+    report = {"command": "python benchmarks/sphere.py " + " ".join(sys.argv[1:]), "catalogue": str(catalogue),
+              "galaxies": int(n_rows), "area_deg2": area, "cores": os.cpu_count(), "results": [row]}
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+
+
 def table(_: argparse.Namespace) -> None:
     lines = ["# Mass maps on the sphere", ""]
     for path in sorted(RESULTS.glob("*.json")):
@@ -234,9 +274,15 @@ def main() -> None:
         p.add_argument("--n-gal", type=float, default=10.0)
         p.add_argument("--area", type=float, default=None if name == "run" else 30.0)
         p.add_argument("--out", required=True)
+    p = sub.add_parser("flat")
+    p.add_argument("--catalogue", required=True)
+    p.add_argument("--nside", type=int, default=1024)
+    p.add_argument("--pixel-arcmin", type=float, default=3.44)
+    p.add_argument("--n-gal", type=float, default=10.0)
+    p.add_argument("--out", required=True)
     sub.add_parser("table")
     args = parser.parse_args()
-    {"make": make, "run": run, "patches": patches, "table": table}[args.command](args)
+    {"make": make, "run": run, "patches": patches, "flat": flat, "table": table}[args.command](args)
 
 
 if __name__ == "__main__":

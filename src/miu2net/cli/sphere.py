@@ -8,8 +8,8 @@ from miu2net.cli.common import console
 from miu2net.errors import InputError
 
 #: NSIDE of ``reconstruct`` on the sphere when the footprint is too wide for one flat map and none is
-#: given: 3.4′ pixels (as the DES Y3 mass maps), a full-sky map of 100 MB per column, a Wiener solve of
-#: about a minute per thousand square degrees on two cores.
+#: given: 3.4′ pixels (as the DES Y3 mass maps), a full-sky map of 100 MB per column (times and memory:
+#: benchmarks/results/sphere).
 DEFAULT_NSIDE = 1024
 
 
