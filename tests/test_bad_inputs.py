@@ -86,6 +86,10 @@ def files(tmp_path_factory):
     np.savez(paths["particles_text"], pos=rng.uniform(0, 10, (100, 3)).astype(str), mass=np.ones(100))
     paths["particles_negative"] = d / "particles_negative.npz"
     np.savez(paths["particles_negative"], pos=rng.uniform(0, 10, (100, 3)), mass=np.r_[np.ones(99), -1.0])
+    paths["particles_massless"] = d / "particles_massless.npz"
+    np.savez(paths["particles_massless"], pos=rng.uniform(0, 10, (100, 3)), mass=np.zeros(100))
+    paths["bad_yaml"] = d / "bad.yaml"
+    paths["bad_yaml"].write_text("train: [unclosed\n")
     paths["big_map_yaml"] = d / "big_map.yaml"
     paths["big_map_yaml"].write_text("survey:\n  map_size: 100000\n")
     paths["package_yaml"] = d / "train.yaml"
@@ -406,6 +410,26 @@ CASES = [
     ("train --devices 0", "train --data {store_good} --out {out}/run --devices 0", "--devices takes auto"),
     ("train --accelerator nosuch", "train --data {store_good} --out {out}/run --accelerator nosuch",
      "--accelerator must be one of"),
+    ("train --strategy nosuch", "train --data {store_good} --out {out}/run --strategy nosuch",
+     "--strategy must be one of auto, ddp"),
+    pytest.param("train --devices -1 without a GPU", "train --data {store_good} --out {out}/run --devices -1",
+                 "--devices -1 means all GPUs", marks=pytest.mark.skipif(_HAS_GPU, reason="this machine has a GPU")),
+    # issue 24's audit (benchmarks/hostile_inputs.py)
+    ("reconstruct -o not a FITS name", "reconstruct {shear} -o {out}/k.png --method ks", "expected a .fits or .fit"),
+    ("project -o not a FITS name", "project {particles} --z-lens 0.3 --z-source 1 -o {out}/k.jpg",
+     "expected a .fits or .fit"),
+    ("project every mass 0", "project {particles_massless} --z-lens 0.3 --z-source 1 -o {out}/k.fits",
+     "every particle has mass 0"),
+    ("project --origin nan", "project {particles} --z-lens 0.3 --z-source 1 -o {out}/k.fits --origin nan,0,0",
+     "three finite numbers"),
+    ("project region without particles", "project {particles} --z-lens 0.3 --z-source 1 -o {out}/k.fits --box 1e-30",
+     "no particle mass falls in the projected region"),
+    ("project --z-source beyond the distance tables",
+     "project {particles} --z-lens 0.3 --z-source 1e6 -o {out}/k.fits", "--z-source must lie in (0, 9998]"),
+    ("project --n-gal 1e12", "project {particles} --z-lens 0.3 --z-source 1 -o {out}/k.fits --compare-png "
+     "{out}/c.png --n-gal 1e12", "--n-gal must lie in (0, 10000]"),
+    ("train --config not YAML", "train --data {store_good} --out {out}/run --config {bad_yaml}",
+     "cannot read the configuration"),
     pytest.param("train --accelerator gpu without a GPU", "train --data {store_good} --out {out}/run --accelerator gpu",
                  "has no CUDA GPU", marks=pytest.mark.skipif(_HAS_GPU, reason="this machine has a GPU")),
 ]
@@ -778,3 +802,69 @@ def test_calibrate_cut_short_leaves_no_half_model(files, tmp_path, monkeypatch):
                                  "--sim-config", str(sim), "--out", str(tmp_path / "cal")])
     _interrupted(result, "nothing was written")
     assert [p.name for p in tmp_path.iterdir()] == ["sim.yaml"]
+
+
+# ---- issue 24's audit (benchmarks/hostile_inputs.py): what it found -------------------------------------------
+
+
+def test_an_error_message_of_several_lines_is_printed_as_one(files, tmp_path):
+    """A YAML parser's message spans lines (with a caret under the column): still one line on stderr."""
+    result = runner.invoke(app, ["train", "--data", str(files["store_good"]), "--out", str(tmp_path / "run"),
+                                 "--config", str(files["bad_yaml"])])
+    _refused(result, "cannot read the configuration")
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1, result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_out_of_memory_past_the_checks_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    """The size checks use the physical memory; a ulimit or other jobs leave less: MemoryError is one line too."""
+    from miu2net.sims import dataset
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(dataset, "_run", no_memory)
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "s.zarr"), "--preset", "csst-small", "--n", "2",
+                                 "--n-test", "0", "--scheduler", "sync"])
+    _refused(result, "out of memory")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("name", "maps", "expected"), [
+    ("text G1", {"G1": np.full((16, 16), "a"), "G2": np.zeros((16, 16))}, "G1 hold <U1 values, not numbers"),
+    ("4x4 maps", {"G1": np.zeros((4, 4)), "G2": np.zeros((4, 4))}, "a reconstruction needs at least 8 x 8"),
+], ids=["text G1", "4x4 maps"])
+def test_gridded_npz_not_a_map_is_refused(tmp_path, name, maps, expected):
+    np.savez(tmp_path / "s.npz", PIXSCALE=0.5, **maps)
+    result = runner.invoke(app, ["reconstruct", str(tmp_path / "s.npz"), "-o", str(tmp_path / "k.fits"), "--method", "ks"])
+    _refused(result, expected)
+    assert not (tmp_path / "k.fits").exists()
+
+
+def test_nan_in_mask_is_read_as_masked_and_said(files, tmp_path):
+    path = _edited(tmp_path / "mask_nan.fits", files["shear"], _set("MASK", (0, slice(None)), np.nan))
+    result = runner.invoke(app, ["reconstruct", str(path), "-o", str(tmp_path / "k.fits"), "--method", "ks"])
+    assert result.exit_code == 0, result.output
+    assert "32 MASK pixel(s) holding NaN or inf read as masked" in " ".join(result.output.split())
+
+
+def test_input_that_is_a_fifo_is_refused_not_read(tmp_path):
+    """Reading a FIFO blocks until a writer comes: refused before any read."""
+    fifo = tmp_path / "in.fits"
+    os.mkfifo(fifo)
+    result = runner.invoke(app, ["reconstruct", str(fifo), "-o", str(tmp_path / "k.fits"), "--method", "ks"])
+    _refused(result, "is not a regular file")
+    assert [p.name for p in tmp_path.iterdir()] == ["in.fits"]
+
+
+def test_show_negative_index_names_the_sample_it_drew(files, tmp_path):
+    result = runner.invoke(app, ["show", str(files["store_good"]), "--index", "-1", "-o", str(tmp_path / "s.png")])
+    assert result.exit_code == 0, result.output
+    assert "(sample 4 of split train)" in result.output  # the store's 5 training samples: -1 is the last
+
+
+def test_evaluate_more_maps_than_the_split_holds_says_so(files, tmp_path):
+    result = runner.invoke(app, ["evaluate", "--data", str(files["store_good"]), "--out", str(tmp_path / "report"),
+                                 "--methods", "ks", "--n", "1000000000"])
+    assert result.exit_code == 0, result.output
+    assert "--n 1000000000: split test holds 1 map(s); evaluated all 1" in " ".join(result.output.split())

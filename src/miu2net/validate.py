@@ -23,6 +23,12 @@ from pathlib import Path
 
 from miu2net.errors import InputError
 
+#: Smallest map side (pixels) a reconstruction is made on: below it the map holds no structure.
+MIN_MAP_SIZE = 8
+
+#: Names a FITS output may have: a map written as FITS under another name (``-o k.png``) is refused.
+FITS_OUTPUT_SUFFIXES = (".fits", ".fit", ".fts")
+
 #: Bytes a reconstruction holds per map pixel (module docstring); the basis of the size bound.
 BYTES_PER_PIXEL = 600
 
@@ -140,7 +146,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def check_output_path(path: Path, flag: str, *, inputs: Iterable[Path] = (), others: Iterable[tuple[str, Path]] = (),
-                      folder: bool = False, suffix: str | None = None) -> None:
+                      folder: bool = False, suffix: str | tuple[str, ...] | None = None) -> None:
     """Refuse an output that cannot be written, or that would overwrite an input or another output.
 
     Also refused: an output inside the installed package (:func:`check_not_in_package`), and an existing
@@ -153,9 +159,11 @@ def check_output_path(path: Path, flag: str, *, inputs: Iterable[Path] = (), oth
         others: (flag, path) of the command's other outputs; each must differ from ``path``.
         folder: the output is a folder (created with its parents if missing; an existing file is
             refused); otherwise a file, whose folder must exist (an existing folder is refused).
-        suffix: the expected file suffix (e.g. ``.png``), refused otherwise.
+        suffix: the expected file suffix (e.g. ``.png``), or a tuple of the accepted ones
+            (:data:`FITS_OUTPUT_SUFFIXES`); refused otherwise.
     """
     path = Path(path)
+    suffixes = (suffix,) if isinstance(suffix, str) else suffix
     if str(path) in ("", "."):
         raise InputError(f"{flag}: give a {'folder' if folder else 'file'} name")
     check_not_in_package(path, flag)
@@ -163,7 +171,7 @@ def check_output_path(path: Path, flag: str, *, inputs: Iterable[Path] = (), oth
         raise InputError(f"{flag} {path} is an existing file; give a folder (existing or new)")
     if not folder and path.is_dir():
         raise InputError(f"{flag} {path} is an existing directory; give a file name, e.g. {path / 'out'}"
-                         + (suffix or ".fits"))
+                         + (suffixes[0] if suffixes else ".fits"))
     if not folder and path.exists() and not path.is_file():  # the atomic rename would replace it by a file
         raise InputError(f"{flag} {path} exists and is not a regular file (a device, FIFO or socket); "
                          "give the name of a new or existing regular file")
@@ -177,8 +185,8 @@ def check_output_path(path: Path, flag: str, *, inputs: Iterable[Path] = (), oth
     for other_flag, other in others:
         if other is not None and _same_file(path, Path(other)):
             raise InputError(f"{flag} {path} is also {other_flag}: give each output its own name")
-    if suffix is not None and path.suffix.lower() != suffix:
-        raise InputError(f"{flag} {path}: expected a {suffix} file name")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise InputError(f"{flag} {path}: expected a {' or '.join(suffixes)} file name")
     parent = path.parent if str(path.parent) else Path(".")
     if folder:  # a new folder is made with its parents: the nearest existing ancestor must be a writable folder
         while not parent.exists() and parent != parent.parent:
@@ -215,9 +223,11 @@ def _can_create_in(folder: Path) -> bool:
 
 
 def check_input_file(path: Path, flag: str) -> None:
-    """Refuse a missing input or a folder given where a file is expected."""
+    """Refuse a missing input, a folder given where a file is expected, and a FIFO or device."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{flag} {path}: no such file")
     if path.is_dir():
         raise InputError(f"{flag} {path} is a directory; give a file")
+    if not path.is_file():  # a FIFO would block the read forever; a device is no data file
+        raise InputError(f"{flag} {path} is not a regular file (a device, FIFO or socket); give a file")

@@ -28,6 +28,7 @@ def print_error(message: str) -> None:
     """One ``error:`` line on stderr, the message printed as text (square brackets kept), not as rich markup."""
     from rich.markup import escape
 
+    message = " ".join(line.strip() for line in str(message).splitlines() if line.strip())  # one line, always
     console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
@@ -85,6 +86,10 @@ def user_errors(func):
             raise typer.Exit(code=2) from None
         except (InputError, OSError) as exc:
             print_error(str(exc))
+            raise typer.Exit(code=2) from None
+        except MemoryError:  # past the size checks (they use the physical memory; a ulimit or other jobs give less)
+            print_error("out of memory: this request needs more memory than this process may use (a ulimit, other "
+                        "jobs); nothing was written: give a smaller map size (--size, --npix, map_size) or fewer maps")
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt as exc:
             print_error(f"interrupted (Ctrl-C); {str(exc) or NOTHING_WRITTEN}")

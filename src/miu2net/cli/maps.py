@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -52,6 +53,11 @@ def reconstruct(
     preset: Annotated[Optional[str], typer.Option(
         help="Survey preset (csst, csst-small, euclid, lsst) whose numbers are the defaults: the catalogue's "
              "pixel, and the source redshifts, shape noise and density of the methods that take them.")] = None,
+    healpix: Annotated[Optional[int], typer.Option(
+        help="Catalogue: map it on the sphere, HEALPix maps of this NSIDE (ks and wiener on the sphere, other "
+             "methods on flat patches of the survey's grid) \\[flat; on the sphere at 1024 when the footprint "
+             "reaches more than 10 deg from its centre].")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="--healpix: Dask worker processes of the local cluster \\[2].")] = None,
     estimate: Annotated[Optional[str], typer.Option(
         help="Two-estimate miu2net models: which map is KAPPA_E: mean (the minimum-RMSE map, for peaks, "
              "cross-correlations and masses; SIGMA describes it) or power (the power-faithful map, for power "
@@ -87,6 +93,21 @@ def reconstruct(
         columns={k: v for k, v in columns.items() if v}, flip_e1=flip_e1, flip_e2=flip_e2, cuts=list(cut or []),
         pixel_arcmin=pixel_arcmin, size=size, center=parse_center(center), shape_noise_sigma=shape_noise_sigma,
     )
+    if healpix is not None or _too_wide_for_one_map(shear_file, catalogue, tile=tile, size=size, center=center):
+        from miu2net.cli.sphere import DEFAULT_NSIDE, check_sphere_request, reconstruct_on_sphere
+        from miu2net.pipeline.sphere import FLAT_LIMIT_DEG
+
+        nside = DEFAULT_NSIDE if healpix is None else healpix
+        why = "" if healpix is not None else (
+            f"the footprint reaches more than {FLAT_LIMIT_DEG:g} deg from its centre, where one flat map's scale is "
+            f"off by several per cent: mapped on the sphere (HEALPix NSIDE {nside}; --healpix sets it)")
+        check_sphere_request(shear_file, nside=nside, tile=tile, size=size, center=center, pixel_arcmin=pixel_arcmin)
+        validate_reconstruct_request(shear_file, output=output, png=png, method="wiener" if method == "auto" else "ks",
+                                     options={}, catalogue=catalogue, noise_realisations=noise_realisations, seed=seed)
+        reconstruct_on_sphere(shear_file, output, png, method=method, options=options, catalogue=catalogue, nside=nside,
+                              noise_realisations=noise_realisations, seed=seed, scheduler=scheduler, workers=workers,
+                              why=why)
+        return
     validate_reconstruct_request(shear_file, output=output, png=png, method=method, options=options,
                                  catalogue=catalogue, noise_realisations=noise_realisations, tile=tile,
                                  tile_overlap=tile_overlap, seed=seed)
@@ -109,6 +130,17 @@ def reconstruct(
     _write_outputs(kappa, shear, output, png, title=shear_file.name)
     for line in _reconstruct_report(kappa, shear, output, png, method):
         console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def _too_wide_for_one_map(path: Path, catalogue, *, tile: int | None, size: int | None, center: str | None) -> bool:
+    """True for a catalogue (no flat-map option given) that reaches beyond :data:`FLAT_LIMIT_DEG` of its
+    centre: one gnomonic map's scale would be off by 1/cos² of that angle there."""
+    from miu2net.pipeline import is_gridded
+    from miu2net.pipeline.sphere import FLAT_LIMIT_DEG, footprint_radius_deg
+
+    if tile is not None or size is not None or center is not None or not path.is_file() or is_gridded(path):
+        return False
+    return footprint_radius_deg(path, catalogue) > FLAT_LIMIT_DEG
 
 
 def _write_outputs(kappa, shear, output: Path, png: Path | None, *, title: str) -> None:
@@ -154,6 +186,8 @@ def _reconstruct_report(kappa, shear, output: Path, png: Path | None, method: st
                      f"to the model's {binned['to_pixel_arcmin']:g}' pixels"
                      + (f" (cropped {binned['cropped'][0]} row(s), {binned['cropped'][1]} column(s))"
                         if any(binned["cropped"]) else ""))
+    if shear.meta.get("mask_nonfinite"):
+        lines.append(f"{shear.meta['mask_nonfinite']} MASK pixel(s) holding NaN or inf read as masked (MASK = 0)")
     used = kappa.meta.get("method", method)
     model = kappa.meta.get("model")
     message = (f"wrote {output} (method {used}" + (f", model {model}" if model and model != "none" else "")
@@ -216,9 +250,9 @@ def project(
     if origin is not None:
         try:
             corner = tuple(float(v) for v in origin.split(","))
-            assert len(corner) == 3
+            assert len(corner) == 3 and all(math.isfinite(v) for v in corner)
         except (ValueError, AssertionError):
-            raise InputError(f"--origin expects X,Y,Z in Mpc/h; got {origin!r}") from None
+            raise InputError(f"--origin expects X,Y,Z in Mpc/h, three finite numbers; got {origin!r}") from None
     particles = read_particles(particles_file, length_unit=length_unit, mass_unit=mass_unit,
                                particle_mass=particle_mass, hubble=hubble)
     planes, pixel = {}, None
@@ -318,6 +352,9 @@ def evaluate(
         paths = write_report(report, out, meta={"data": str(data), "split": split, "skipped": skipped,
                                                 "options": per_method})
     console.print(markdown_table(report), highlight=False, soft_wrap=True)
+    if n > count:
+        console.print(f"--n {n}: split {split} holds {count} map(s); evaluated all {count}", highlight=False,
+                      soft_wrap=True)
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False, soft_wrap=True)
 
 
@@ -325,14 +362,18 @@ def _check_project_request(particles: Path, output: Path, compare_png: Path | No
                            z_source: float, npix: int, box: float | None, particle_mass: float | None,
                            hubble: float | None, n_gal: float, seed: int = 0) -> None:
     """The paths and numbers of ``project``, checked before the particles are read (InputError)."""
-    from miu2net.validate import check_input_file, check_map_size_memory, check_number, check_output_path, check_seed
+    from miu2net.validate import (FITS_OUTPUT_SUFFIXES, check_input_file, check_map_size_memory, check_number,
+                                  check_output_path, check_seed)
 
     check_input_file(particles, "particles")
-    check_output_path(output, "-o", inputs=[particles])
+    check_output_path(output, "-o", inputs=[particles], suffix=FITS_OUTPUT_SUFFIXES)
     if compare_png is not None:
         check_output_path(compare_png, "--compare-png", inputs=[particles], others=[("-o", output)], suffix=".png")
-    check_number(z_lens, "--z-lens", low=0.0, low_open=True)
-    check_number(z_source, "--z-source", low=0.0, low_open=True)
+    import pyccl
+
+    z_max = math.floor(1.0 / pyccl.spline_params.A_SPLINE_MINLOG) - 2  # CCL's distance tables end there (z 9998)
+    check_number(z_lens, "--z-lens", low=0.0, low_open=True, high=z_max)
+    check_number(z_source, "--z-source", low=0.0, low_open=True, high=z_max)
     if z_source <= z_lens:
         raise InputError(f"--z-lens {z_lens:g} and --z-source {z_source:g}: need z_lens < z_source (the sources lie "
                          "behind the lens)")
@@ -341,5 +382,6 @@ def _check_project_request(particles: Path, output: Path, compare_png: Path | No
     check_number(box, "--box", low=0.0, low_open=True, unit="Mpc/h")
     check_number(particle_mass, "--particle-mass", low=0.0, low_open=True)
     check_number(hubble, "--hubble", low=0.0, high=2.0, low_open=True)
-    check_number(n_gal, "--n-gal", low=0.0, low_open=True, unit="per arcmin^2")
+    check_number(n_gal, "--n-gal", low=0.0, high=1e4, low_open=True,
+                 unit="per arcmin^2; the deepest surveys reach a few hundred")
     check_seed(seed)

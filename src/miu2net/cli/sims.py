@@ -168,6 +168,7 @@ def show_command(
     data = SimDataset(store, split, require_complete=False)
     if not -len(data) <= index < len(data):
         raise InputError(f"--index {index} is out of range: split {split} holds {len(data)} samples")
+    index = index % len(data)  # -1 is the last sample, as in Python; said below
     info = data.info(index)
     if not info["done"]:
         raise InputError(f"sample {index} of split {split} has not been generated yet; resume `miu2net simulate`")
@@ -175,4 +176,4 @@ def show_command(
     title = (f"{Path(store).name} {split}[{index}]  seed {info['seed']}  halos {info['n_halos']}  "
              f"masked {info['masked_fraction']:.1%}")
     plot_sample(sample, output, pixel_arcmin=data.pixel_arcmin, title=title)
-    typer.echo(f"wrote {output}")
+    typer.echo(f"wrote {output} (sample {index} of split {split})")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -123,6 +123,8 @@ def train_command(
                           inputs=[p for p in (data, config, sim_config) if p is not None])
     cfg = TrainConfig(**options)
     check_devices(cfg.accelerator, cfg.devices)
+    check_all_devices_on_cpu(cfg.accelerator, cfg.devices)
+    check_strategy(cfg.strategy)
 
     from miu2net.nn.module import check_train_config, fit
 
@@ -198,6 +200,30 @@ def check_devices(accelerator: str, devices: int | str) -> None:
                          "processes (e.g. --devices 1)")
     if max(indices) >= gpus:
         raise InputError(f"--devices {devices}: this machine has {gpus} GPU(s), indices 0 to {gpus - 1}")
+
+
+def check_all_devices_on_cpu(accelerator: str, devices: int | str) -> None:
+    """Refuse --devices -1 (all GPUs) where training runs on the CPU (--accelerator cpu, or auto without a
+    GPU): Lightning takes -1 for GPUs only and would fail with a traceback after the run folder was made."""
+    import torch
+
+    accelerator = str(accelerator).strip().lower()
+    if str(devices).strip() != "-1" or accelerator not in ("cpu", "auto"):
+        return
+    if accelerator == "cpu" or not torch.cuda.is_available():
+        why = "--accelerator cpu uses none" if accelerator == "cpu" else "this machine has none"
+        raise InputError(f"--devices -1 means all GPUs, and {why}: give a number of CPU processes "
+                         "(e.g. --devices 1) or auto")
+
+
+def check_strategy(strategy: str) -> None:
+    """Refuse a Lightning strategy name Lightning does not know, before any work (it would refuse it only
+    after the run folder was made)."""
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    names = ["auto", *StrategyRegistry.available_strategies()]
+    if str(strategy) not in names:
+        raise InputError(f"--strategy must be one of {', '.join(names)}; got {strategy!r}")
 
 
 def _parse_range(text: str, flag: str) -> tuple[float, float]:

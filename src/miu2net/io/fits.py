@@ -35,6 +35,7 @@ from miu2net import __version__
 from miu2net.errors import InputError
 from miu2net.io.files import atomic_write
 from miu2net.maps import KappaMap, ShearMap, default_wcs
+from miu2net.validate import MIN_MAP_SIZE
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
 #: The maps of gridded shear input, by name (FITS HDUs or .npz arrays, case-insensitive).
@@ -154,6 +155,10 @@ def _read_npz_shear(path: Path) -> ShearMap:
     missing = [n for n in ("G1", "G2") if n not in maps]
     if missing:
         raise InputError(f"{path}: missing array(s) {', '.join(missing)}; found: {', '.join(maps) or 'none'}")
+    text = [n for n in SHEAR_MAPS if n in maps and maps[n].dtype.kind not in "biuf"]
+    if text:
+        raise InputError(f"{path}: array(s) {', '.join(text)} hold {maps[text[0]].dtype} values, not numbers; "
+                         "G1, G2, MASK and NOISE must be numeric maps")
     pixscale = maps.pop("PIXSCALE", None)
     if pixscale is not None:
         pixscale = pixscale.item() if np.size(pixscale) == 1 else pixscale
@@ -173,9 +178,15 @@ def _build_shear(maps: dict, pixscale: Any, wcs: WCS | None, source: str) -> She
     if g1.ndim != 2:
         raise InputError(f"{source}: G1 must be a 2-D map; got shape {g1.shape}")
     _check_square(g1, source)
+    if g1.shape[0] < MIN_MAP_SIZE:
+        raise InputError(f"{source}: the maps are {g1.shape[0]} x {g1.shape[1]} pixels; a reconstruction needs at "
+                         f"least {MIN_MAP_SIZE} x {MIN_MAP_SIZE}")
     pixel = _pixel_scale(pixscale, wcs, source)
     mask = maps.get("MASK")
+    meta = {"input": source}
     if mask is not None:
+        if not np.all(np.isfinite(mask)):  # said by reconstruct (``mask_nonfinite``)
+            meta["mask_nonfinite"] = int(np.count_nonzero(~np.isfinite(mask)))
         mask = np.where(np.isfinite(mask), mask, 0.0)  # NaN (or inf) reads as masked
         other = np.unique(mask[(mask != 0) & (mask != 1)])
         if other.size:
@@ -184,7 +195,7 @@ def _build_shear(maps: dict, pixscale: Any, wcs: WCS | None, source: str) -> She
     try:
         shear = ShearMap(
             g1=g1, g2=maps["G2"], mask=mask, noise=maps.get("NOISE"), pixel_arcmin=pixel, wcs=wcs,
-            meta={"input": source},
+            meta=meta,
         )
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None

@@ -8,9 +8,7 @@ from miu2net.errors import InputError
 from miu2net.methods import get_method
 from miu2net.pipeline.auto import AUTO, check_auto_options
 from miu2net.pipeline.load import CatalogueOptions, is_gridded
-
-#: Smallest map side (pixels) a reconstruction is made on: below it the map holds no structure.
-MIN_MAP_SIZE = 8
+from miu2net.validate import MIN_MAP_SIZE  # the smallest map side (re-exported by miu2net.pipeline)
 
 
 def check_method_options(method: str, options: dict) -> None:
@@ -40,6 +38,7 @@ def validate_reconstruct_request(
     the figure is a ``.png``; the seed is one the random generator takes.
     """
     from miu2net.validate import (
+        FITS_OUTPUT_SUFFIXES,
         MAX_NOISE_REALISATIONS,
         check_input_file,
         check_map_size_memory,
@@ -54,6 +53,8 @@ def validate_reconstruct_request(
         check_output_path(output, "-o", inputs=[path])
     if png is not None:
         check_output_path(png, "--png", inputs=[path], others=[("-o", output)], suffix=".png")
+    if output is not None and Path(output).suffix.lower() not in FITS_OUTPUT_SUFFIXES:  # not FITS under a .png name
+        raise InputError(f"-o {output}: expected a {' or '.join(FITS_OUTPUT_SUFFIXES)} file name")
     check_seed(seed)
     if method != AUTO:
         check_method_options(method, options or {})

@@ -463,8 +463,7 @@ def hp_npix(nside: int) -> int:
     return 12 * int(nside) ** 2
 
 
-def footprint_radius_deg(path: str | Path, catalogue: CatalogueOptions | None = None, *,
-                         rows: int = DEFAULT_ROWS) -> float:
+def footprint_radius_deg(path: str | Path, catalogue: CatalogueOptions | None = None) -> float:
     """The largest angle (degrees) between a galaxy of the catalogue and the direction of its mean position,
     read in chunks (two passes over the positions)."""
     import healpy as hp
@@ -472,13 +471,14 @@ def footprint_radius_deg(path: str | Path, catalogue: CatalogueOptions | None = 
     opts = catalogue or CatalogueOptions()
     reader = ChunkReader(path, columns=opts.columns, flip_e1=opts.flip_e1, flip_e2=opts.flip_e2, cuts=opts.cuts)
     total = np.zeros(3)
-    for chunk, _ in reader:
-        total += hp.ang2vec(chunk.ra, chunk.dec, lonlat=True).sum(axis=0) if len(chunk) else 0.0
+    for ra, dec in reader.positions():
+        if ra.size:
+            total += hp.ang2vec(ra, dec, lonlat=True).sum(axis=0)
     norm = np.linalg.norm(total)
     if norm == 0:
-        return 180.0
+        return 0.0  # no position to judge: the flat path reads the catalogue and says what is wrong
     centre, smallest = total / norm, 1.0
-    for chunk, _ in reader:
-        if len(chunk):
-            smallest = min(smallest, float((hp.ang2vec(chunk.ra, chunk.dec, lonlat=True) @ centre).min()))
+    for ra, dec in reader.positions():
+        if ra.size:
+            smallest = min(smallest, float((hp.ang2vec(ra, dec, lonlat=True) @ centre).min()))
     return float(np.degrees(np.arccos(np.clip(smallest, -1.0, 1.0))))

@@ -227,6 +227,9 @@ def _checked(pos: np.ndarray, mass: np.ndarray, box: float | None, z: float | No
     if np.any(mass < 0):
         raise InputError(f"{path}: {int(np.count_nonzero(mass < 0))} particle(s) have negative masses (down to "
                          f"{mass.min():.4g}); masses must be >= 0")
+    if not mass.any():
+        raise InputError(f"{path}: every particle has mass 0, so the map would be empty; give the masses "
+                         "(or --particle-mass when the file has none)")
     return Particles(positions=pos, masses=mass, box_size=box, redshift=z)
 
 
@@ -304,7 +307,11 @@ def project_kappa(
     ax, ay = AXES[axis]
     x = (pos[:, ax] - origin[ax]) / box * npix
     y = (pos[:, ay] - origin[ay]) / box * npix
-    mass_grid = cic_deposit(x, y, particles.masses / h, npix, periodic=periodic)  # Msun per pixel
+    inside = periodic or np.any((x > -1) & (x < npix + 1) & (y > -1) & (y < npix + 1) & (particles.masses > 0))
+    mass_grid = cic_deposit(x, y, particles.masses / h, npix, periodic=periodic) if inside else None  # Msun/pixel
+    if mass_grid is None or not mass_grid.any():
+        raise InputError(f"no particle mass falls in the projected region (origin {tuple(float(o) for o in origin)}, "
+                         f"side {box:g} Mpc/h): the map would be empty; check --origin and --box")
     pixel_phys_mpc = box / npix / h / (1.0 + z_lens)
     sigma = mass_grid / pixel_phys_mpc**2  # Msun / physical Mpc^2
     if subtract_mean:

@@ -185,6 +185,35 @@ class ChunkReader:
             for batch in reader:
                 yield {name: batch.column(name).to_numpy(zero_copy_only=False) for name in self.needed}
 
+    def positions(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """RA and Dec (degrees, finite rows only) of every chunk in file order, whatever the other columns
+        hold: enough to judge the footprint before a full read."""
+        if self.kind == "csv":
+            tables = self._csv_tables(DEFAULT_ROWS)
+        elif self.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            file = pq.ParquetFile(self.path)
+            columns = [self.roles["ra"], self.roles["dec"]]
+            tables = ({name: batch.column(name).to_numpy(zero_copy_only=False) for name in columns}
+                      for batch in file.iter_batches(batch_size=DEFAULT_ROWS, columns=columns))
+        else:
+            from astropy.io import fits
+
+            def fits_tables() -> Iterator[dict[str, np.ndarray]]:
+                with fits.open(self.path, memmap=True) as hdul:
+                    data = next(h for h in hdul if isinstance(h, (fits.BinTableHDU, fits.TableHDU))).data
+                    for start in range(0, data.shape[0], DEFAULT_ROWS):
+                        yield {name: np.array(data.field(name)[start:start + DEFAULT_ROWS])
+                               for name in (self.roles["ra"], self.roles["dec"])}
+
+            tables = fits_tables()
+        for table in tables:
+            ra = _as_float(table[self.roles["ra"]]) * self.units["ra"]
+            dec = _as_float(table[self.roles["dec"]]) * self.units["dec"]
+            finite = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
+            yield ra[finite], dec[finite]
+
     def __iter__(self) -> Iterator[tuple[Catalogue, dict]]:
         """Every chunk in file order (any format), with its counts."""
         if self.kind == "csv":
