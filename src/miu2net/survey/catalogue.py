@@ -252,9 +252,8 @@ def read_catalogue(
     return Catalogue(ra=np.mod(ra, 360.0), dec=dec, e1=e1, e2=e2, weight=weight, meta=meta)
 
 
-def _numeric(values: np.ndarray, what: str) -> np.ndarray:
-    """A column as float64; cells that are not numbers (empty, text) read as NaN, i.e. missing. InputError
-    when no cell is a number (a text column)."""
+def as_float(values: np.ndarray) -> np.ndarray:
+    """A column as float64; cells that are not numbers (empty, null, text) read as NaN, i.e. missing."""
     try:
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -265,6 +264,15 @@ def _numeric(values: np.ndarray, what: str) -> np.ndarray:
             out[i] = float(cell)
         except (TypeError, ValueError):
             pass
+    return out
+
+
+def _numeric(values: np.ndarray, what: str) -> np.ndarray:
+    """:func:`as_float`, and InputError for a text column in which no cell is a number."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        out = as_float(values)
     if np.isnan(out).all():
         raise InputError(f"{what} is not numeric (no cell holds a number); give a numeric column")
     return out

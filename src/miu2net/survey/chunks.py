@@ -33,6 +33,7 @@ from miu2net.survey.catalogue import (
     _fits_column_names,
     _impossible_rows,
     _lookup,
+    as_float,
     parse_cut,
 )
 
@@ -209,8 +210,8 @@ class ChunkReader:
 
             tables = fits_tables()
         for table in tables:
-            ra = _as_float(table[self.roles["ra"]]) * self.units["ra"]
-            dec = _as_float(table[self.roles["dec"]]) * self.units["dec"]
+            ra = as_float(table[self.roles["ra"]]) * self.units["ra"]
+            dec = as_float(table[self.roles["dec"]]) * self.units["dec"]
             finite = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
             yield ra[finite], dec[finite]
 
@@ -226,7 +227,7 @@ class ChunkReader:
     def clean(self, table: dict[str, np.ndarray]) -> tuple[Catalogue, dict]:
         """One chunk's rows by the rules of ``read_catalogue``; InputError for positions out of range."""
         n_rows = len(table[self.needed[0]]) if self.needed else 0
-        data = {role: _as_float(table[name]) for role, name in self.roles.items()}
+        data = {role: as_float(table[name]) for role, name in self.roles.items()}
         for role in ("ra", "dec"):
             data[role] = data[role] * self.units[role]
         keep = np.ones(n_rows, dtype=bool)
@@ -242,7 +243,7 @@ class ChunkReader:
         before_cuts = int(keep.sum())
         for (column, op, value), name in zip(self.cuts, self.cut_columns):
             with np.errstate(invalid="ignore"):
-                keep &= _OPS[op](_as_float(table[name]), value)
+                keep &= _OPS[op](as_float(table[name]), value)
         data = {role: values[keep] for role, values in data.items()}
         ra, dec = data["ra"], data["dec"]
         if ra.size and (dec.min() < -90 or dec.max() > 90):
@@ -260,20 +261,6 @@ class ChunkReader:
                               e2=-e2 if self.flip_e2 else e2, weight=data.get("weight", np.ones_like(ra)),
                               meta={"input": str(self.path)})
         return catalogue, counts
-
-
-def _as_float(values: np.ndarray) -> np.ndarray:
-    """A column as float64, cells that are not numbers (empty, null, text) NaN."""
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        out = np.full(len(values), np.nan)
-        for i, cell in enumerate(values):
-            try:
-                out[i] = float(cell)
-            except (TypeError, ValueError):
-                pass
-        return out
 
 
 def merge_counts(a: dict, b: dict) -> dict:
