@@ -12,13 +12,14 @@ Usage (``benchmarks/results/sphere/`` came from)::
 ``make`` draws the truth: a Gaussian convergence field of the pyccl :math:`C_\ell` (Planck 2018, sources
 at z = 1) by ``healpy.synfast`` at NSIDE 2048 (1.7′ pixels), its shear by the spherical KS forward
 operator, galaxies uniform in a spherical cap of ``--area`` deg² at ``--n-gal`` per arcmin², each with the
-reduced shear of its position and a Gaussian intrinsic ellipticity (0.26 per component) composed with it;
+reduced shear of its position and a Gaussian intrinsic ellipticity (``--shape-noise``, 0.26 per component;
+0 for a noiseless catalogue that shows the geometry alone) composed with it;
 written as Parquet in row groups of 10⁶, with the truth map beside it (``.truth.fits``).
 
 ``run`` reconstructs it with each method through the command line (``miu2net reconstruct --healpix``,
 a local Dask cluster of two workers) and records the wall time, the peak resident memory of the
 command and its workers, the RMSE against the truth degraded to the output NSIDE (pixels of the
-footprint at least 3° from its edge), the E-mode pseudo-C_ℓ ratio to the truth's on the same pixels,
+footprint at least 3° (a third of the cap's radius, if less) from its edge), the E-mode pseudo-C_ℓ ratio to the truth's on the same pixels,
 and the B-mode power against the E-mode's. ``patches`` does the same for flat methods on a sub-cap of
 ``--area`` deg² (the cost per square degree of patch methods, which grows linearly), ``table`` writes
 ``summary.md`` from the JSON files.
@@ -87,7 +88,7 @@ def make(args: argparse.Namespace) -> None:
         n = ra.size
         pix = hp.ang2pix(TRUTH_NSIDE, ra, dec, lonlat=True)
         g = (gamma1[pix] + 1j * gamma2[pix]) / (1.0 - kappa[pix])
-        e_s = SIGMA_E1 * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
+        e_s = args.shape_noise * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
         e_s = np.where(np.abs(e_s) < 1, e_s, e_s / (np.abs(e_s) + 1e-3) * 0.99)
         e = (e_s + g) / (1.0 + np.conj(g) * e_s)
         table = pa.table({"ra": ra.astype(np.float64), "dec": dec.astype(np.float64),
@@ -117,7 +118,8 @@ def _score(maps_path: Path, truth: np.ndarray, area: float, nside: int) -> dict:
     kappa_e, kappa_b = maps["KAPPA_E"], maps["KAPPA_B"]
     seen = kappa_e != hp.UNSEEN
     vec = np.array(hp.pix2vec(nside, np.arange(kappa_e.size))).T
-    inner = seen & (vec @ hp.ang2vec(*CENTRE, lonlat=True) > np.cos(np.radians(cap_radius_deg(area) - 3.0)))
+    radius = cap_radius_deg(area)
+    inner = seen & (vec @ hp.ang2vec(*CENTRE, lonlat=True) > np.cos(np.radians(radius - min(3.0, radius / 3))))
     error = kappa_e[inner] - truth[inner]
     mask = inner.astype(float)
     lmax = 2 * nside
@@ -264,6 +266,7 @@ def main() -> None:
     p.add_argument("--area", type=float, default=1000.0)
     p.add_argument("--n-gal", type=float, default=10.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--shape-noise", type=float, default=SIGMA_E1, help="intrinsic ellipticity rms per component")
     p.add_argument("--out", required=True)
     for name in ("run", "patches"):
         p = sub.add_parser(name)
