@@ -46,7 +46,7 @@ def reconstruct(
         help="Total intrinsic ellipticity rms for the noise map \\[measured from the catalogue].")] = None,
     tile: Annotated[Optional[int], typer.Option(help="Wide fields: reconstruct in tiles of this many pixels.")] = None,
     tile_overlap: Annotated[int, typer.Option(help="Overlap of neighbouring tiles, pixels.")] = 32,
-    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler for the tiles: threads (default), processes, synchronous, or a scheduler address (tcp://host:8786).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler for the tiles (and --healpix's chunks and patches): threads (default; a local cluster of --workers processes with --healpix), processes, synchronous, or a scheduler address (tcp://host:8786).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the noise realisations.")] = 0,
     coverage: Annotated[Optional[float], typer.Option(
         help="Calibrated miu2net models: probability content of KAPPA_E ± SIGMA \\[0.68].")] = None,

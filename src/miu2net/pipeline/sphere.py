@@ -92,7 +92,8 @@ def tessellation_nside(size: int, pixel_arcmin: float) -> int:
 @contextlib.contextmanager
 def dask_map(scheduler: str | None, workers: int | None) -> Iterator[Callable]:
     """A function ``run(func, argument_tuples)`` yielding ``func(*args)`` in order: in this process
-    (``"synchronous"``), on a local Dask cluster of ``workers`` processes (None, the default), or on the
+    (``"synchronous"``), on a local Dask cluster of ``workers`` processes (None, the default; ``"threads"``
+    and ``"processes"`` mean it too), or on the
     Dask scheduler at an address (``tcp://host:8786``). At most twice the workers' count of tasks are in
     flight, so memory holds a bounded number of results."""
     if scheduler in ("synchronous", "sync"):
@@ -101,7 +102,7 @@ def dask_map(scheduler: str | None, workers: int | None) -> Iterator[Callable]:
     from dask.distributed import Client, LocalCluster
 
     cluster = None
-    if scheduler is None:
+    if scheduler is None or scheduler in ("threads", "processes"):  # the flat tiles' words for "here"
         n = max(1, workers or min(2, os.cpu_count() or 1))
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
