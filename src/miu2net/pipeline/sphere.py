@@ -265,11 +265,12 @@ def _gather_range(reader: ChunkReader, start: int, stop: int, plan: PatchPlan, b
 
 
 def _reconstruct_patch(columns: tuple, ra0: float, dec0: float, plan: PatchPlan, method: str, options: dict,
-                       shape_noise_sigma: float, nside: int, sphere_wiener: np.ndarray | None) -> tuple | None:
-    """One patch: gridded as a single field, reconstructed, large scales from the sphere, reprojected."""
+                       shape_noise_sigma: float, nside: int, large: np.ndarray | None) -> tuple | None:
+    """One patch: gridded as a single field, reconstructed, its scales above the patch's fundamental mode
+    joined to ``large`` (the spherical Wiener map at the patch's pixels) below it, reprojected."""
     from miu2net.methods import reconstruct
     from miu2net.nn.inference import high_pass
-    from miu2net.sphere.patches import patch_to_sphere, sample_to_patch
+    from miu2net.sphere.patches import patch_to_sphere
     from miu2net.survey.grid import bin_catalogue
 
     ra, dec, e1, e2, weight = columns
@@ -283,8 +284,7 @@ def _reconstruct_patch(columns: tuple, ra0: float, dec0: float, plan: PatchPlan,
     except InputError:
         return None  # a patch on the footprint's rim with too little data: its neighbours cover it
     kappa_e = kappa.kappa_e
-    if sphere_wiener is not None:
-        large = sample_to_patch(sphere_wiener, ra0, dec0, plan.size, plan.pixel_arcmin)
+    if large is not None:
         kappa_e = high_pass(kappa_e, plan.fundamental_ell, plan.pixel_arcmin) + (
             large - high_pass(large, plan.fundamental_ell, plan.pixel_arcmin))
     e = patch_to_sphere(kappa_e, ra0, dec0, plan.pixel_arcmin, nside)
@@ -298,6 +298,8 @@ def patches_on_sphere(reader: ChunkReader, plan: PatchPlan, method: str, options
                       progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Blend sums ``(sum w kE, sum w kB, sum w)`` of every patch, and the number of patches used."""
     import healpy as hp
+
+    from miu2net.sphere.patches import sample_to_patch
 
     npix = hp.nside2npix(nside)
     sum_e, sum_b, sum_w = np.zeros(npix), np.zeros(npix), np.zeros(npix)
@@ -313,8 +315,11 @@ def patches_on_sphere(reader: ChunkReader, plan: PatchPlan, method: str, options
         for chunk in chunks:
             for slot, columns in enumerate(chunk):
                 members[slot].append(columns)
+        # the large scales travel as each patch's own 256² cut, not as the full-sky map
         jobs = [(tuple(np.concatenate([m[k] for m in members[slot]]) for k in range(5)), float(plan.ra[p]),
-                 float(plan.dec[p]), plan, method, options, shape_noise_sigma, nside, sphere_wiener)
+                 float(plan.dec[p]), plan, method, options, shape_noise_sigma, nside,
+                 None if sphere_wiener is None else
+                 sample_to_patch(sphere_wiener, float(plan.ra[p]), float(plan.dec[p]), plan.size, plan.pixel_arcmin))
                 for slot, p in enumerate(batch)]
         del members
         for result in run(_reconstruct_patch, jobs):
