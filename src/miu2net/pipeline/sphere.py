@@ -283,12 +283,16 @@ def _reconstruct_patch(columns: tuple, ra0: float, dec0: float, plan: PatchPlan,
         kappa = reconstruct(shear, method, **options)
     except InputError:
         return None  # a patch on the footprint's rim with too little data: its neighbours cover it
-    kappa_e = kappa.kappa_e
+    kappa_e, pixel = kappa.kappa_e, kappa.pixel_arcmin  # a trained model may have binned the patch to its pixel
     if large is not None:
-        kappa_e = high_pass(kappa_e, plan.fundamental_ell, plan.pixel_arcmin) + (
-            large - high_pass(large, plan.fundamental_ell, plan.pixel_arcmin))
-    e = patch_to_sphere(kappa_e, ra0, dec0, plan.pixel_arcmin, nside)
-    b = patch_to_sphere(kappa.kappa_b, ra0, dec0, plan.pixel_arcmin, nside)
+        factor = large.shape[0] // kappa_e.shape[0]
+        if factor > 1:  # the same centre: an even side binned by an integer factor
+            n = kappa_e.shape[0]
+            large = large[: n * factor, : n * factor].reshape(n, factor, n, factor).mean(axis=(1, 3))
+        kappa_e = high_pass(kappa_e, plan.fundamental_ell, pixel) + (large - high_pass(large, plan.fundamental_ell,
+                                                                                         pixel))
+    e = patch_to_sphere(kappa_e, ra0, dec0, pixel, nside)
+    b = patch_to_sphere(kappa.kappa_b, ra0, dec0, pixel, nside)
     return e.pixels, e.values, b.values, e.weight
 
 
