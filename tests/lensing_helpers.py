@@ -29,3 +29,19 @@ def cut_field(cl, seed: int, n: int = 256, box: int = 4, *, pixel_arcmin: float 
     g1, g2 = ks93_forward(big)
     cut = slice((box - 1) * n // 2, (box + 1) * n // 2)
     return big[cut, cut], g1[cut, cut], g2[cut, cut], rng
+
+
+def random_raw(batch, size, seed=0):
+    """A batch of network inputs ``[batch, 4, size, size]`` (g1, g2, mask, noise) of random shear with 10 %
+    of pixels masked and a noise of 0.1: shapes and wiring, not physics."""
+    import torch
+
+    from miu2net.nn.base import raw_from_arrays
+
+    rng = np.random.default_rng(seed)
+    maps = []
+    for _ in range(batch):
+        mask = (rng.random((size, size)) > 0.1).astype(float)
+        g1, g2 = 0.1 * rng.standard_normal((2, size, size))
+        maps.append(raw_from_arrays(g1, g2, mask, np.full((size, size), 0.1)))
+    return torch.from_numpy(np.stack(maps))

@@ -1,25 +1,14 @@
 """The networks: U²-Net (full and small), the DeepMass U-Net, the registry and the input encoding."""
 
-import numpy as np
 import pytest
 import torch
+from lensing_helpers import random_raw as _raw
 
 from miu2net.errors import InputError
 from miu2net.nn import create_model, list_models, model_info
-from miu2net.nn.base import raw_from_arrays
 from miu2net.nn.registry import count_parameters
 
 torch.set_num_threads(1)
-
-
-def _raw(batch, size, seed=0):
-    rng = np.random.default_rng(seed)
-    maps = []
-    for _ in range(batch):
-        mask = (rng.random((size, size)) > 0.1).astype(float)
-        g1, g2 = 0.1 * rng.standard_normal((2, size, size))
-        maps.append(raw_from_arrays(g1, g2, mask, np.full((size, size), 0.1)))
-    return torch.from_numpy(np.stack(maps))
 
 
 def test_registry_names():

@@ -1,24 +1,13 @@
 """The U²-Net: residual U-blocks keep size and width, six side outputs plus the fused map, any input size."""
 
-import numpy as np
 import pytest
 import torch
+from lensing_helpers import random_raw as _raw
 
 from miu2net.errors import InputError
-from miu2net.nn.base import raw_from_arrays
 from miu2net.nn.u2net import RSU, RSU4F, U2Net, u2net_small
 
 torch.set_num_threads(1)
-
-
-def _raw(batch, size, seed=0):
-    rng = np.random.default_rng(seed)
-    maps = []
-    for _ in range(batch):
-        mask = (rng.random((size, size)) > 0.1).astype(float)
-        g1, g2 = 0.1 * rng.standard_normal((2, size, size))
-        maps.append(raw_from_arrays(g1, g2, mask, np.full((size, size), 0.1)))
-    return torch.from_numpy(np.stack(maps))
 
 
 def _tiny(**kwargs):
