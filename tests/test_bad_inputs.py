@@ -20,6 +20,7 @@ import pytest
 from astropy.io import fits
 from catalogue_helpers import uniform_catalogue as _catalogue
 from catalogue_helpers import uniform_columns as _columns
+from cli_helpers import assert_refused as _refused
 from typer.testing import CliRunner
 
 from miu2net.cli import app
@@ -487,14 +488,6 @@ def test_shipped_models_unchanged_by_the_table():
     if status.returncode != 0:
         pytest.skip("not a git checkout")
     assert status.stdout.strip() == "", f"shipped models changed: {status.stdout}"
-
-
-def _refused(result, expected):
-    """The promised form: exit code 2, exactly one ``error:`` line holding ``expected``, no traceback."""
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert result.exit_code == 2, f"exit {result.exit_code}, output:\n{result.output}{result.exception!r}"
-    assert len(errors) == 1 and expected in errors[0], result.output
-    assert "Traceback" not in result.output
 
 
 # ---- outputs that are not regular files ---------------------------------------------------------------------

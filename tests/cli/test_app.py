@@ -2,6 +2,7 @@
 
 import re
 
+from cli_helpers import assert_refused as _one_error_line
 from typer.testing import CliRunner
 
 from miu2net import __version__
@@ -9,13 +10,6 @@ from miu2net.cli import app
 
 runner = CliRunner()
 COMMANDS = ("reconstruct", "project", "evaluate", "simulate", "show", "train", "calibrate", "models")
-
-
-def _one_error_line(result, expected):
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert result.exit_code == 2, result.output
-    assert len(errors) == 1 and expected in errors[0], result.output
-    assert "Traceback" not in result.output and "╭" not in result.output
 
 
 def test_version():

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from cli_helpers import assert_refused as _refused
 from typer.testing import CliRunner
 
 from miu2net.cli import app
@@ -9,13 +10,6 @@ from miu2net.cli.maps import _catalogue_notes, _check_project_request, _parse_co
 from miu2net.errors import InputError
 
 runner = CliRunner()
-
-
-def _refused(result, expected):
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert result.exit_code == 2, result.output
-    assert len(errors) == 1 and expected in errors[0], result.output
-    assert "Traceback" not in result.output
 
 
 @pytest.fixture

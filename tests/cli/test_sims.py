@@ -5,6 +5,7 @@ No simulation runs here: every case is refused (or built) before a sample is dra
 import socket
 
 import pytest
+from cli_helpers import assert_refused as _refused
 from typer.testing import CliRunner
 
 from miu2net.cli import app
@@ -12,12 +13,6 @@ from miu2net.cli.sims import _build_config, _check_scheduler, _check_simulate_re
 from miu2net.errors import InputError
 
 runner = CliRunner()
-
-
-def _refused(result, expected):
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert result.exit_code == 2, result.output
-    assert len(errors) == 1 and expected in errors[0], result.output
 
 
 def test_build_config_from_preset_file_and_options(tmp_path):

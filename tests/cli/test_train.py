@@ -5,6 +5,7 @@ Nothing trains here: every train or calibrate case is refused before the data ar
 import json
 
 import pytest
+from cli_helpers import assert_refused as _refused
 from typer.testing import CliRunner
 
 from miu2net.cli import app
@@ -12,13 +13,6 @@ from miu2net.cli.train import _check_calibrate_numbers, _parse_range, check_devi
 from miu2net.errors import InputError
 
 runner = CliRunner()
-
-
-def _refused(result, expected):
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert result.exit_code == 2, result.output
-    assert len(errors) == 1 and expected in errors[0], result.output
-    assert "Traceback" not in result.output
 
 
 def test_train_help_lists_its_flags():
